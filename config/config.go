@@ -1,0 +1,325 @@
+// Package config is Vigil's configuration: one YAML file whose every setting
+// has a default and, for the common ones, a command-line flag that wins over
+// the file. Scrape jobs use Prometheus' own scrape_config format, so an
+// existing prometheus.yml section can be pasted in unchanged.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	promconfig "github.com/prometheus/prometheus/config"
+	_ "github.com/prometheus/prometheus/discovery/file" // file_sd_configs, the one discovery Vigil builds in
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigilhq/vigil/limits"
+)
+
+// Config is the whole of Vigil's configuration.
+type Config struct {
+	DataDir     string            `yaml:"data_dir"`
+	HTTP        HTTPConfig        `yaml:"http"`
+	OTLP        OTLPConfig        `yaml:"otlp"`
+	Auth        AuthConfig        `yaml:"auth"`
+	Storage     StorageConfig     `yaml:"storage"`
+	Limits      limits.Config     `yaml:"limits"`
+	Scrape      ScrapeConfig      `yaml:"scrape"`
+	HostMetrics HostMetricsConfig `yaml:"host_metrics"`
+	Push        PushConfig        `yaml:"push"`
+	Log         LogConfig         `yaml:"log"`
+
+	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
+	// validated by Prometheus' own loader (see Prometheus). Only static and
+	// file-based discovery are built in.
+	ScrapeConfigs []yaml.Node `yaml:"scrape_configs"`
+}
+
+// HTTPConfig is the main listener: UI, query API, remote write, push.
+type HTTPConfig struct {
+	Addr string    `yaml:"addr"`
+	TLS  TLSConfig `yaml:"tls"`
+}
+
+// OTLPConfig are the OpenTelemetry listeners. An empty address disables one.
+type OTLPConfig struct {
+	GRPCAddr string    `yaml:"grpc_addr"`
+	HTTPAddr string    `yaml:"http_addr"`
+	TLS      TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig enables TLS on a listener when both files are set.
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" }
+
+// AuthConfig holds the optional bearer tokens. Writing (ingest) and reading
+// (queries, UI data) are separate so a service's token cannot read others'
+// data. Tokens come from files or environment variables, never flags, so
+// they do not show up in process listings.
+type AuthConfig struct {
+	WriteTokenFile string `yaml:"write_token_file"`
+	ReadTokenFile  string `yaml:"read_token_file"`
+
+	// WriteToken and ReadToken are resolved from the files or from
+	// VIGIL_WRITE_TOKEN / VIGIL_READ_TOKEN by Resolve; not read from YAML.
+	WriteToken string `yaml:"-"`
+	ReadToken  string `yaml:"-"`
+}
+
+// StorageConfig configures the embedded metrics store.
+type StorageConfig struct {
+	RetentionTime    model.Duration `yaml:"retention_time"`
+	RetentionSize    ByteSize       `yaml:"retention_size"`
+	OutOfOrderWindow model.Duration `yaml:"out_of_order_window"`
+	MaxExemplars     int64          `yaml:"max_exemplars"`
+}
+
+// ScrapeConfig is the shorthand for scraping without writing Prometheus
+// scrape_configs: static targets and file discovery in one job.
+type ScrapeConfig struct {
+	Interval model.Duration `yaml:"interval"`
+	Timeout  model.Duration `yaml:"timeout"`
+	Job      string         `yaml:"job"`
+	Targets  []string       `yaml:"targets"`
+	FileSD   []string       `yaml:"file_sd"`
+}
+
+// HostMetricsConfig controls the built-in host metrics.
+type HostMetricsConfig struct {
+	Enabled  bool           `yaml:"enabled"`
+	Interval model.Duration `yaml:"interval"`
+}
+
+// PushConfig controls the Pushgateway-compatible endpoint.
+type PushConfig struct {
+	// Interval is how often pushed groups are written again, keeping them
+	// visible to queries as a scraped Pushgateway would.
+	Interval model.Duration `yaml:"interval"`
+}
+
+// LogConfig controls Vigil's own log.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"` // logfmt or json
+}
+
+// Default returns the configuration used when nothing is set: loopback
+// listeners, data in ./data, host metrics on.
+func Default() Config {
+	return Config{
+		DataDir: "data",
+		HTTP:    HTTPConfig{Addr: "127.0.0.1:9090"},
+		OTLP:    OTLPConfig{GRPCAddr: "127.0.0.1:4317", HTTPAddr: "127.0.0.1:4318"},
+		Storage: StorageConfig{
+			RetentionTime:    model.Duration(15 * 24 * time.Hour),
+			OutOfOrderWindow: model.Duration(30 * time.Minute),
+			MaxExemplars:     100_000,
+		},
+		Limits: limits.DefaultConfig(),
+		Scrape: ScrapeConfig{
+			Interval: model.Duration(15 * time.Second),
+			Timeout:  model.Duration(10 * time.Second),
+			Job:      "vigil-scrape",
+		},
+		HostMetrics: HostMetricsConfig{Enabled: true, Interval: model.Duration(5 * time.Second)},
+		Push:        PushConfig{Interval: model.Duration(15 * time.Second)},
+		Log:         LogConfig{Level: "info", Format: "logfmt"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown keys are errors, so a
+// typo does not silently leave a setting at its default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("cannot read config file: %w", err)
+	}
+	if err := Parse(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("cannot load config file %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg, keeping cfg's values for keys not present.
+func Parse(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: nothing set, defaults stand.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// Prometheus returns the scrape jobs as a Prometheus configuration: the
+// scrape_configs from the file, plus one job built from the scrape
+// shorthand (flags --scrape-target and --scrape-file-sd) when it has targets.
+// Prometheus' loader applies its defaults and validation, so the same YAML
+// is accepted or refused exactly as prometheus.yml would be.
+func (c *Config) Prometheus() (*promconfig.Config, error) {
+	jobs := append([]yaml.Node(nil), c.ScrapeConfigs...)
+	if len(c.Scrape.Targets) > 0 || len(c.Scrape.FileSD) > 0 {
+		job := map[string]any{"job_name": c.Scrape.Job}
+		if len(c.Scrape.Targets) > 0 {
+			job["static_configs"] = []map[string]any{{"targets": c.Scrape.Targets}}
+		}
+		if len(c.Scrape.FileSD) > 0 {
+			job["file_sd_configs"] = []map[string]any{{"files": c.Scrape.FileSD}}
+		}
+		var n yaml.Node
+		if err := n.Encode(job); err != nil {
+			return nil, fmt.Errorf("cannot encode scrape shorthand: %w", err)
+		}
+		jobs = append(jobs, n)
+	}
+	doc := map[string]any{
+		"global": map[string]any{
+			"scrape_interval": c.Scrape.Interval.String(),
+			"scrape_timeout":  minDuration(c.Scrape.Timeout, c.Scrape.Interval).String(),
+		},
+		"scrape_configs": jobs,
+	}
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode scrape_configs: %w", err)
+	}
+	pc, err := promconfig.Load(string(b), nil)
+	if err != nil {
+		return nil, fmt.Errorf("invalid scrape_configs: %w", err)
+	}
+	return pc, nil
+}
+
+func minDuration(a, b model.Duration) model.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// Resolve reads token files and environment variables and fills defaults
+// that depend on other settings. getenv is os.Getenv in production.
+func (c *Config) Resolve(getenv func(string) string) error {
+	read := func(file, env string) (string, error) {
+		if file != "" {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return "", fmt.Errorf("cannot read token file: %w", err)
+			}
+			tok := strings.TrimSpace(string(b))
+			if tok == "" {
+				return "", fmt.Errorf("token file %s is empty", file)
+			}
+			return tok, nil
+		}
+		return strings.TrimSpace(getenv(env)), nil
+	}
+	var err error
+	if c.Auth.WriteToken, err = read(c.Auth.WriteTokenFile, "VIGIL_WRITE_TOKEN"); err != nil {
+		return err
+	}
+	if c.Auth.ReadToken, err = read(c.Auth.ReadTokenFile, "VIGIL_READ_TOKEN"); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data_dir (--data-dir) must not be empty")
+	}
+	if c.HTTP.Addr == "" {
+		return errors.New("http.addr (--http-addr) must not be empty")
+	}
+	for name, addr := range map[string]string{"http.addr (--http-addr)": c.HTTP.Addr, "otlp.grpc_addr (--otlp-grpc-addr)": c.OTLP.GRPCAddr, "otlp.http_addr (--otlp-http-addr)": c.OTLP.HTTPAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	for name, t := range map[string]TLSConfig{"http.tls": c.HTTP.TLS, "otlp.tls": c.OTLP.TLS} {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			return fmt.Errorf("%s: cert_file and key_file must be set together", name)
+		}
+	}
+	if c.Storage.RetentionTime <= 0 {
+		return errors.New("storage.retention_time (--retention-time) must be positive")
+	}
+	if c.Scrape.Interval <= 0 {
+		return errors.New("scrape.interval (--scrape-interval) must be positive")
+	}
+	if c.HostMetrics.Enabled && c.HostMetrics.Interval <= 0 {
+		return errors.New("host_metrics.interval (--host-metrics-interval) must be positive")
+	}
+	if c.Push.Interval <= 0 {
+		return errors.New("push.interval must be positive")
+	}
+	if _, err := c.Prometheus(); err != nil {
+		return err
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level (--log-level) %q must be one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "logfmt", "json":
+	default:
+		return fmt.Errorf("log.format %q must be logfmt or json", c.Log.Format)
+	}
+	return nil
+}
+
+// ByteSize is a size in bytes written as a number or with a unit (KB, MB,
+// GB, TB; powers of 1024 as Prometheus' --storage.tsdb.retention.size).
+type ByteSize int64
+
+// ParseByteSize parses "512MB", "10GB", "1.5TB" or a plain number of bytes.
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	mult := int64(1)
+	upper := strings.ToUpper(s)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TIB", 1 << 40}, {"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(upper, u.suffix) {
+			mult = u.mult
+			s = strings.TrimSpace(s[:len(s)-len(u.suffix)])
+			break
+		}
+	}
+	var f float64
+	if _, err := fmt.Sscanf(s, "%g", &f); err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit such as 512MB or 10GB", s)
+	}
+	return ByteSize(f * float64(mult)), nil
+}
+
+// UnmarshalYAML accepts a number or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*b = v
+	return nil
+}
