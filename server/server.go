@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +35,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may gzip their requests
 
+	"github.com/vigilhq/vigil/api/jaegerapi"
 	"github.com/vigilhq/vigil/api/promapi"
+	"github.com/vigilhq/vigil/api/traceapi"
 	"github.com/vigilhq/vigil/auth"
 	"github.com/vigilhq/vigil/config"
 	"github.com/vigilhq/vigil/hostmetrics"
@@ -47,6 +51,7 @@ import (
 	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/metricstore"
 	"github.com/vigilhq/vigil/storage/spans"
+	"github.com/vigilhq/vigil/traces/search"
 	"github.com/vigilhq/vigil/ui"
 	"github.com/vigilhq/vigil/version"
 )
@@ -60,6 +65,7 @@ type Server struct {
 
 	store   *metricstore.Store
 	spans   *events.Store[spans.Span]
+	catalog *search.Catalog
 	limiter *limits.Limiter
 	scraper *scrape.Scraper
 	push    *push.Handler
@@ -210,8 +216,14 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		Metrics:         metrics,
 		Logger:          log.With("component", "otlp"),
 	})
+	s.catalog = search.NewCatalog(0)
+	s.seedCatalog()
+	searcher := search.New(s.spans, s.catalog)
+	traceAPI := traceapi.New(searcher, log.With("component", "traceapi"))
+	jaeger := jaegerapi.New(jaegerapi.Options{Searcher: searcher, Metrics: s.store, Logger: log.With("component", "jaegerapi")})
 	otlpTraces := otlp.NewTraces(otlp.TracesOptions{
 		Store:           s.spans,
+		Observe:         s.catalog.Observe,
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes,
 		MaxSpans:        cfg.Limits.MaxSamplesPerRequest,
 		Metrics:         metrics,
@@ -233,6 +245,10 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	mux.Handle("/metrics/job/", tokens.RequireWrite(s.push))
 	mux.Handle("/metrics/job@base64/", tokens.RequireWrite(s.push))
 	mux.Handle("/api/v1/", tokens.RequireRead(s.api))
+	mux.Handle(traceapi.Prefix, tokens.RequireRead(traceAPI))
+	for _, p := range jaegerapi.Patterns {
+		mux.Handle(p, tokens.RequireRead(jaeger))
+	}
 	mux.Handle("/metrics", tokens.RequireRead(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Vigil is Healthy.")
@@ -481,5 +497,26 @@ func flagsOf(c config.Config) map[string]string {
 		"write-token-file":      c.Auth.WriteTokenFile,
 		"read-token-file":       c.Auth.ReadTokenFile,
 		"log-level":             c.Log.Level,
+	}
+}
+
+// seedCatalog fills the service catalog from the span metrics already in
+// the metrics store, so services and operations seen before a restart
+// are still offered without reading every stored span.
+func (s *Server) seedCatalog() {
+	q, err := s.store.Querier(math.MinInt64, math.MaxInt64)
+	if err != nil {
+		s.log.Warn("cannot seed the service catalog", "err", err)
+		return
+	}
+	defer q.Close()
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, "traces_spanmetrics_calls_total"))
+	for set.Next() {
+		ls := set.At().Labels()
+		kind := strings.ToLower(strings.TrimPrefix(ls.Get("span_kind"), "SPAN_KIND_"))
+		s.catalog.Add(ls.Get("service"), search.Operation{Name: ls.Get("span_name"), Kind: kind})
+	}
+	if err := set.Err(); err != nil {
+		s.log.Warn("cannot seed the service catalog", "err", err)
 	}
 }

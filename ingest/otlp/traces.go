@@ -109,7 +109,10 @@ type TracesOptions struct {
 	// MaxSpans bounds the spans of one request; 0 means no limit.
 	MaxSpans int
 	Metrics  *ingest.Metrics // protocol "otlp_traces"; spans count as samples
-	Logger   *slog.Logger
+	// Observe, if set, sees every span once Store has taken it: derived
+	// metrics and the service catalog. It must not keep the slice.
+	Observe func([]spans.Span)
+	Logger  *slog.Logger
 }
 
 // TracesReceiver is the OTLP traces endpoint: an http.Handler for POST
@@ -174,6 +177,9 @@ func (t *TracesReceiver) store(ctx context.Context, td ptrace.Traces) (ptraceotl
 	if err := t.o.Store.Append(ctx, rows); err != nil {
 		t.o.Logger.Error("cannot store spans", "err", err)
 		return resp, fmt.Errorf("cannot store spans: %w", err)
+	}
+	if t.o.Observe != nil {
+		t.o.Observe(rows)
 	}
 	batch.Record(t.o.Metrics)
 	if err := batch.Err(); err != nil {

@@ -1,0 +1,59 @@
+package spans
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestSummarizeMergeAndEncode(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0).UTC()
+	a, b := [16]byte{1}, [16]byte{2}
+	rows := []Span{
+		{TraceID: a, SpanID: [8]byte{2}, ParentSpanID: [8]byte{1}, Service: "db", Name: "select", Start: t0.Add(2 * time.Millisecond), DurationNanos: int64(10 * time.Millisecond), StatusCode: "error"},
+		{TraceID: b, SpanID: [8]byte{9}, Service: "solo", Name: "tick", Start: t0, DurationNanos: 5},
+		{TraceID: a, SpanID: [8]byte{1}, Service: "web", Name: "GET /", Start: t0, DurationNanos: int64(5 * time.Millisecond)},
+	}
+	sums := Summarize(rows)
+	if len(sums) != 2 || sums[0].TraceID != a || sums[1].TraceID != b {
+		t.Fatalf("summaries not one per trace in id order: %+v", sums)
+	}
+	s := sums[0]
+	// the root arrived last, and the child outlasts it
+	if s.RootService != "web" || s.RootName != "GET /" || !s.HasRoot || !s.Start.Equal(t0) ||
+		s.DurationNanos != int64(12*time.Millisecond) || s.SpanCount != 2 || s.ErrorCount != 1 || !slices.Equal(s.Services, []string{"db", "web"}) {
+		t.Fatalf("summary of a = %+v", s)
+	}
+
+	// The same trace split over two parts merges to the same summary.
+	p1, p2 := Summarize(rows[:1]), Summarize(rows[2:])
+	if p1[0].HasRoot || p1[0].RootService != "db" {
+		t.Fatalf("without its root a summary names the earliest span: %+v", p1[0])
+	}
+	m := p1[0]
+	m.Merge(&p2[0])
+	if m.RootService != "web" || m.DurationNanos != s.DurationNanos || m.SpanCount != 2 || m.ErrorCount != 1 || !slices.Equal(m.Services, s.Services) || !m.Start.Equal(s.Start) {
+		t.Fatalf("merged = %+v, want %+v", m, s)
+	}
+
+	enc, err := EncodeSummaries(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := DecodeSummaries(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dec) != 2 || dec[0].RootName != "GET /" || dec[0].SpanCount != 2 || !dec[0].Start.Equal(t0) || !slices.Equal(dec[0].Services, s.Services) {
+		t.Fatalf("decoded = %+v", dec)
+	}
+	if got, ok := FindSummary(dec, b); !ok || got.RootName != "tick" {
+		t.Fatalf("FindSummary(b) = %+v, %v", got, ok)
+	}
+	if _, ok := FindSummary(dec, [16]byte{3}); ok {
+		t.Fatal("FindSummary found an absent trace")
+	}
+	if _, err := DecodeSummaries([]byte("not parquet")); err == nil {
+		t.Fatal("garbage decoded")
+	}
+}

@@ -1,0 +1,207 @@
+package search
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigilhq/vigil/storage/spans"
+)
+
+// memStore is a Store over a slice, with the pruning contract of the real
+// one: rows outside [minT, maxT] are not passed, tokens are only a hint.
+type memStore struct{ rows []spans.Span }
+
+func (m *memStore) Scan(minT, maxT int64, _ []string, fn func(*spans.Span) bool) error {
+	for i := range m.rows {
+		if t := m.rows[i].Start.UnixNano(); t >= minT && t <= maxT {
+			if !fn(&m.rows[i]) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+func id16(n int) [16]byte {
+	var id [16]byte
+	id[0], id[15] = 0xab, byte(n)
+	id[14] = byte(n >> 8)
+	return id
+}
+
+func id8(n int) [8]byte { return [8]byte{1, 0, 0, 0, 0, 0, byte(n >> 8), byte(n)} }
+
+// traces returns n traces, trace i starting at base+i seconds, each a
+// root server span in "front" and a client child in "back", trace i%3==0
+// failing and lasting i milliseconds.
+func traces(n int, base time.Time) []spans.Span {
+	var out []spans.Span
+	for i := range n {
+		start := base.Add(time.Duration(i) * time.Second)
+		root := spans.Span{TraceID: id16(i), SpanID: id8(2 * i), Service: "front", Name: "GET /", Kind: "server",
+			Start: start, DurationNanos: int64(time.Duration(i) * time.Millisecond), StatusCode: "unset",
+			Attributes: map[string]string{"http.route": fmt.Sprintf("/r%d", i%2)}, Resource: map[string]string{"env": "prod"}}
+		if i%3 == 0 {
+			root.StatusCode = "error"
+		}
+		child := spans.Span{TraceID: id16(i), SpanID: id8(2*i + 1), ParentSpanID: root.SpanID, Service: "back", Name: "query", Kind: "client",
+			Start: start.Add(time.Millisecond), DurationNanos: int64(time.Millisecond), StatusCode: "ok"}
+		// children first: summaries must not depend on arrival order
+		out = append(out, child, root)
+	}
+	return out
+}
+
+func TestTraceByID(t *testing.T) {
+	base := time.Now().Add(-10 * time.Minute)
+	st := &memStore{rows: traces(5, base)}
+	st.rows = append(st.rows, st.rows[0]) // a retried export
+	s := New(st, nil)
+	got, err := s.Trace(context.Background(), id16(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "GET /" || got[1].ParentSpanID != got[0].SpanID {
+		t.Fatalf("trace 3 = %+v", got)
+	}
+	got, _ = s.Trace(context.Background(), id16(0))
+	if len(got) != 2 {
+		t.Fatalf("a duplicated span must be shown once, got %d spans", len(got))
+	}
+	got, _ = s.Trace(context.Background(), id16(99))
+	if len(got) != 0 {
+		t.Fatalf("unknown trace returned %d spans", len(got))
+	}
+}
+
+func TestSearchConditions(t *testing.T) {
+	base := time.Now().Add(-30 * time.Minute)
+	s := New(&memStore{rows: traces(12, base)}, nil)
+	ids := func(q Query) []int {
+		t.Helper()
+		q.Start, q.End = base.Add(-time.Minute), base.Add(time.Hour)
+		q.Limit = 100
+		p, err := s.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, tr := range p.Traces {
+			out = append(out, int(tr.TraceID[15]))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		q    Query
+		want []int
+	}{
+		{"all, newest first", Query{}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+		{"errors", Query{Status: "error"}, []int{9, 6, 3, 0}},
+		{"min duration", Query{Service: "front", MinDuration: 9 * time.Millisecond}, []int{11, 10, 9}},
+		{"max duration", Query{Service: "front", MaxDuration: 2 * time.Millisecond}, []int{2, 1, 0}},
+		// span-level: the client span is 1ms but is not in "front"
+		{"conditions on one span", Query{Service: "back", MinDuration: 2 * time.Millisecond}, nil},
+		{"span attribute", Query{Attributes: map[string]string{"http.route": "/r1"}, MinDuration: 8 * time.Millisecond}, []int{11, 9}},
+		{"resource attribute", Query{Attributes: map[string]string{"env": "prod"}, Status: "error", MinDuration: 5 * time.Millisecond}, []int{9, 6}},
+		{"operation and kind", Query{Operation: "query", Kind: "client", Status: "ok", MinDuration: time.Millisecond}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+		{"kind mismatch", Query{Operation: "query", Kind: "server"}, nil},
+	} {
+		if got := ids(c.q); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSearchTimeRangeAndSummary(t *testing.T) {
+	base := time.Now().Add(-30 * time.Minute)
+	s := New(&memStore{rows: traces(10, base)}, nil)
+	p, err := s.Search(context.Background(), Query{Start: base.Add(2500 * time.Millisecond), End: base.Add(5500 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Traces) != 3 {
+		t.Fatalf("got %d traces in [2.5s, 5.5s], want 3 (traces 3, 4, 5)", len(p.Traces))
+	}
+	sum := p.Traces[0]
+	if sum.TraceID != id16(5) || sum.RootService != "front" || sum.RootName != "GET /" || !sum.HasRoot ||
+		sum.SpanCount != 2 || sum.ErrorCount != 0 || !slices.Equal(sum.Services, []string{"back", "front"}) ||
+		!sum.Start.Equal(base.Add(5*time.Second)) || sum.DurationNanos != int64(5*time.Millisecond) {
+		t.Fatalf("summary = %+v", sum)
+	}
+	// The default range is the last hour: everything here.
+	p, _ = s.Search(context.Background(), Query{Limit: 100})
+	if len(p.Traces) != 10 {
+		t.Fatalf("default range found %d traces, want 10", len(p.Traces))
+	}
+}
+
+func TestSearchPaging(t *testing.T) {
+	base := time.Now().Add(-30 * time.Minute)
+	rows := traces(25, base)
+	// two traces share a start: paging must still show each once
+	rows[0].Start, rows[1].Start = rows[2].Start, rows[3].Start
+	s := New(&memStore{rows: rows}, nil)
+	seen := map[[16]byte]bool{}
+	q := Query{Limit: 7, Start: base.Add(-time.Hour), End: base.Add(time.Hour)}
+	pages := 0
+	for {
+		p, err := s.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, tr := range p.Traces {
+			if seen[tr.TraceID] {
+				t.Fatalf("trace %x shown twice", tr.TraceID)
+			}
+			seen[tr.TraceID] = true
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		if len(p.Traces) != 7 {
+			t.Fatalf("a page before the last has %d traces, want 7", len(p.Traces))
+		}
+		q.Cursor = p.NextCursor
+	}
+	if len(seen) != 25 || pages != 4 {
+		t.Fatalf("paging saw %d traces in %d pages, want 25 in 4", len(seen), pages)
+	}
+	q.Cursor = "garbage!"
+	if _, err := s.Search(context.Background(), q); !errors.Is(err, ErrBadCursor) {
+		t.Fatalf("bad cursor: err = %v", err)
+	}
+}
+
+func TestParseTraceID(t *testing.T) {
+	id, err := ParseTraceID("ABCDEF0123456789")
+	if err != nil || id != [16]byte{8: 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89} {
+		t.Fatalf("64-bit id: %x %v", id, err)
+	}
+	for _, bad := range []string{"", "xyz", "0", "000", "123456789012345678901234567890123"} {
+		if _, err := ParseTraceID(bad); err == nil {
+			t.Errorf("ParseTraceID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	c := NewCatalog(3)
+	c.Observe(traces(2, time.Now()))
+	c.Add("front", Operation{"POST /", "server"})
+	c.Add("front", Operation{"over the limit", "server"}) // 4th operation
+	if got := c.Services(); !slices.Equal(got, []string{"back", "front"}) {
+		t.Fatalf("services = %v", got)
+	}
+	if got := c.Operations("front", ""); !slices.Equal(got, []Operation{{"GET /", "server"}, {"POST /", "server"}}) {
+		t.Fatalf("front operations = %v", got)
+	}
+	if got := c.Operations("back", "server"); len(got) != 0 {
+		t.Fatalf("back server operations = %v", got)
+	}
+}
