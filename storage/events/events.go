@@ -1,28 +1,45 @@
 // Package events is the store for spans and log records: a write-ahead log
 // (storage/wal) in front of an in-memory head that queries see at once,
-// cut into immutable Parquet parts (storage/parts).
+// cut into immutable Parquet parts (storage/parts) that compaction merges
+// and retention drops.
 //
 // Durability contract: Append returns after the rows are in an fsynced WAL
 // group; they are in the head (visible to Scan) before it returns. A crash
 // loses nothing acknowledged: Open replays the WAL records after the last
-// checkpoint into the head. Cut writes the head to a part, then records a
-// checkpoint (the WAL position of the last batch in the part) and drops
-// the WAL segments before it.
+// batch known to be in a part. Cut writes the head to a part whose meta
+// records the WAL position of its newest batch, then writes that position
+// to checkpoint.json and drops the WAL segments before it. Open replays
+// from the later of the checkpoint and the newest part's recorded
+// position, so a crash between the part's rename and the checkpoint
+// neither loses nor duplicates rows.
 //
-// A crash after a part is written but before its checkpoint replays rows
-// that are also in the part: duplicates are possible in that window, loss
-// is not. (Recording the WAL position in the part's meta would close it.)
+// Compaction writes a merged part whose meta lists the parts it replaces,
+// swaps it in, and only then removes them; Open deletes any part another
+// part replaces, so a crash in between duplicates nothing either.
 //
 // Ordering: batches reach the head in WAL order within one Append, but two
 // concurrent Appends may reach it in either order. Cut therefore waits for
 // appends in flight to finish before it takes the head, so every batch up
-// to the checkpoint is in the part and none after it is.
+// to the recorded position is in the part and none after it is.
+//
+// Background work: Run, owned by one goroutine, cuts the head when it is
+// old or big and compacts quiet hours. While Run is running, Append only
+// signals it, and blocks (honouring its context) when the head has grown
+// past twice its bounds, so memory stays bounded (by twice the bounds plus
+// the batches of concurrent Appends) when parts are written more slowly
+// than rows arrive. Without Run, Append cuts inline when the
+// head is full, as it always did.
 //
 // A Store is safe for concurrent use.
+//
+// Locks: cutMu (cuts) and maintMu (compaction, retention) are never held
+// together; either may be held when taking mu, which is only held for
+// bookkeeping, never across disk I/O. spaceMu is a leaf.
 package events
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/gob"
 	"encoding/json"
@@ -33,12 +50,18 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vigilhq/vigil/storage/parts"
 	"github.com/vigilhq/vigil/storage/wal"
 )
 
-// Options configure a Store.
+// ErrDiskFull is returned (wrapped, with the free bytes and the limit) by
+// Append, Cut and Compact when the file system of Options.Dir has less
+// free space than Options.MinFreeBytes. Nothing was written.
+var ErrDiskFull = errors.New("not enough free disk space")
+
+// Options configure a Store. Zero values take the defaults noted.
 type Options[T any] struct {
 	// Dir holds wal/, parts/ and checkpoint.json.
 	Dir    string
@@ -48,27 +71,76 @@ type Options[T any] struct {
 	// MaxHeadRows triggers a cut when the head holds this many rows
 	// (default 200000).
 	MaxHeadRows int
-	Logger      *slog.Logger
+	// MaxHeadBytes triggers a cut when the head's estimated size reaches
+	// it (default 64 MiB). The estimate is RowBytes, or else the size of
+	// the rows' WAL record.
+	MaxHeadBytes int64
+	RowBytes     func(*T) int
+	// MaxHeadAge makes Run cut the head once its oldest row has waited
+	// this long (default 10s). Parts are small early on; compaction
+	// merges them.
+	MaxHeadAge time.Duration
+	// MaxPartRows bounds the rows of a part made by compaction (default
+	// 2,000,000). Compaction holds a merge's rows in memory.
+	MaxPartRows int
+	// CompactInterval is how often Run compacts (default 1 min); it
+	// leaves alone an hour that received a cut within the last interval
+	// unless that hour has more than 8 parts.
+	CompactInterval time.Duration
+	// MinFreeBytes is the free space below which Append refuses rows
+	// with ErrDiskFull and cuts and compactions are skipped (default
+	// 256 MiB; negative disables the check).
+	MinFreeBytes int64
+	// Extra, if set, is called with the sorted rows of every part written
+	// (cut or compaction); the files it returns are stored in the part
+	// (see parts.WriteOptions.Extra). An error fails the part write.
+	Extra  func(rows []T) (map[string][]byte, error)
+	Logger *slog.Logger
+
+	// freeSpace returns the bytes available to this process on the file
+	// system holding dir; tests replace it.
+	freeSpace func(dir string) (int64, error)
 }
 
 // Store is an open event store.
 type Store[T any] struct {
-	o   Options[T]
-	wal *wal.WAL
+	o        Options[T]
+	wal      *wal.WAL
+	partsDir string
 
-	// mu guards head, lastPos, inflight, cutting and parts. cond waits on
-	// mu for appends in flight (cut) and for a cut to end (appends).
-	mu       sync.Mutex
-	cond     *sync.Cond
-	head     []T
-	lastPos  wal.Pos // WAL position of the newest batch in head
-	hasLast  bool
-	inflight int
-	cutting  bool
-	parts    []*parts.Part
+	// mu guards head through lastCut. cond waits on mu for appends in
+	// flight (cut) and for a cut to take the head (appends).
+	mu        sync.Mutex
+	cond      *sync.Cond
+	head      []T
+	headBytes int64
+	headSince time.Time // when the oldest row in head arrived; zero if empty
+	lastPos   wal.Pos   // WAL position of the newest batch in head
+	hasLast   bool
+	inflight  int
+	cutting   bool
+	parts     []*partRef
+	running   bool                // Run is running
+	shrunk    chan struct{}       // closed when the head shrinks or Run stops
+	lastCut   map[int64]time.Time // hour partition → time of its latest cut
 
-	// cutMu serialises cuts.
-	cutMu sync.Mutex
+	kick chan struct{} // tells Run the head is full; buffered, never blocks
+
+	cutMu   sync.Mutex // serialises cuts
+	maintMu sync.Mutex // serialises compaction and retention
+
+	spaceMu   sync.Mutex
+	spaceAt   time.Time // when free was measured; spaceMu must be held
+	spaceFree int64
+	spaceErr  error
+}
+
+// partRef counts the Scans using a part, so a part dropped or merged away
+// is only removed from disk once no Scan can still read it.
+type partRef struct {
+	p       *parts.Part
+	refs    int  // mu must be held
+	retired bool // mu must be held
 }
 
 type checkpoint struct {
@@ -76,57 +148,85 @@ type checkpoint struct {
 	Offset  int64  `json:"offset"`
 }
 
-// Open opens or creates the store, removing unfinished parts and replaying
-// the WAL after the checkpoint into the head.
+// Open opens or creates the store: it removes unfinished parts and parts
+// that a compacted part replaces, and replays the WAL after the newest
+// batch already in a part into the head.
 func Open[T any](o Options[T]) (*Store[T], error) {
 	if o.MaxHeadRows <= 0 {
 		o.MaxHeadRows = 200_000
 	}
+	if o.MaxHeadBytes <= 0 {
+		o.MaxHeadBytes = 64 << 20
+	}
+	if o.MaxHeadAge <= 0 {
+		o.MaxHeadAge = 10 * time.Second
+	}
+	if o.MaxPartRows <= 0 {
+		o.MaxPartRows = 2_000_000
+	}
+	if o.CompactInterval <= 0 {
+		o.CompactInterval = time.Minute
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 256 << 20
+	}
+	if o.freeSpace == nil {
+		o.freeSpace = freeSpace
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store[T]{o: o}
-	s.cond = sync.NewCond(&s.mu)
-	partsDir := filepath.Join(o.Dir, "parts")
-	if err := os.MkdirAll(partsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("cannot create %s: %w", partsDir, err)
+	s := &Store[T]{
+		o:        o,
+		partsDir: filepath.Join(o.Dir, "parts"),
+		shrunk:   make(chan struct{}),
+		lastCut:  map[int64]time.Time{},
+		kick:     make(chan struct{}, 1),
 	}
-	names, err := parts.Recover(partsDir)
+	s.cond = sync.NewCond(&s.mu)
+	if err := os.MkdirAll(s.partsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create %s: %w", s.partsDir, err)
+	}
+	if err := s.openParts(); err != nil {
+		return nil, err
+	}
+
+	from, hasFrom, err := readCheckpoint(o.Dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range names {
-		p, err := parts.Open(filepath.Join(partsDir, n))
-		if err != nil {
+	cpFrom, cpOK := from, hasFrom
+	for _, r := range s.parts {
+		if w := r.p.Meta.WAL; w != nil {
+			if pos := (wal.Pos{Segment: w.Segment, Offset: w.Offset}); !hasFrom || from.Less(pos) {
+				from, hasFrom = pos, true
+			}
+		}
+	}
+	if hasFrom && (!cpOK || cpFrom.Less(from)) {
+		// A crash came between a part's rename and its checkpoint.
+		// Record the position now, or dropping that part by retention
+		// before the next cut would make its rows come back from the
+		// WAL at the next start.
+		o.Logger.Info("checkpoint behind the newest part; advancing it", "checkpoint", cpFrom, "part", from)
+		if err := writeCheckpoint(o.Dir, checkpoint{Segment: from.Segment, Offset: from.Offset}); err != nil {
 			return nil, err
 		}
-		s.parts = append(s.parts, p)
 	}
-	var cp *checkpoint
-	if b, err := os.ReadFile(filepath.Join(o.Dir, "checkpoint.json")); err == nil {
-		cp = &checkpoint{}
-		if err := json.Unmarshal(b, cp); err != nil {
-			return nil, fmt.Errorf("cannot parse checkpoint: %w", err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
+
 	if s.wal, err = wal.Open(wal.Options{Dir: filepath.Join(o.Dir, "wal"), Logger: o.Logger}); err != nil {
 		return nil, err
 	}
-	from := wal.Pos{}
-	if cp != nil {
-		from = wal.Pos{Segment: cp.Segment, Offset: cp.Offset}
-	}
 	err = s.wal.Replay(from, func(pos wal.Pos, rec []byte) error {
-		if cp != nil && pos == from {
-			return nil // the checkpointed batch is in a part already
+		if hasFrom && pos == from {
+			return nil // that batch is in a part already
 		}
 		rows, err := decode[T](rec)
 		if err != nil {
 			return fmt.Errorf("wal record at %v: %w", pos, err)
 		}
 		s.head = append(s.head, rows...)
+		s.headBytes += s.batchBytes(rows, rec)
 		s.lastPos, s.hasLast = pos, true
 		return nil
 	})
@@ -135,24 +235,112 @@ func Open[T any](o Options[T]) (*Store[T], error) {
 		return nil, err
 	}
 	if len(s.head) > 0 {
+		s.headSince = time.Now()
 		o.Logger.Info("replayed event wal", "rows", len(s.head))
 	}
 	return s, nil
 }
 
-// Append stores rows durably and makes them visible. It cuts a part when
-// the head is full.
+// openParts opens every whole part, first deleting those that a compacted
+// part replaces: their rows are in it.
+func (s *Store[T]) openParts() error {
+	names, err := parts.Recover(s.partsDir)
+	if err != nil {
+		return err
+	}
+	var opened []*parts.Part
+	replaced := map[string]bool{}
+	for _, n := range names {
+		p, err := parts.Open(filepath.Join(s.partsDir, n))
+		if err != nil {
+			return err
+		}
+		opened = append(opened, p)
+		for _, id := range p.Meta.Replaces {
+			replaced[id] = true
+		}
+	}
+	for _, p := range opened {
+		if replaced[p.Meta.ID] {
+			s.o.Logger.Info("removing a part that a compacted part replaces", "part", p.Meta.ID)
+			if err := parts.Remove(p.Dir); err != nil {
+				return err
+			}
+			continue
+		}
+		s.parts = append(s.parts, &partRef{p: p})
+	}
+	return nil
+}
+
+func readCheckpoint(dir string) (wal.Pos, bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoint.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return wal.Pos{}, false, nil
+	}
+	if err != nil {
+		return wal.Pos{}, false, fmt.Errorf("cannot read checkpoint: %w", err)
+	}
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return wal.Pos{}, false, fmt.Errorf("cannot parse checkpoint: %w", err)
+	}
+	return wal.Pos{Segment: cp.Segment, Offset: cp.Offset}, true, nil
+}
+
+func (s *Store[T]) batchBytes(rows []T, rec []byte) int64 {
+	if s.o.RowBytes == nil {
+		return int64(len(rec))
+	}
+	var n int64
+	for i := range rows {
+		n += int64(s.o.RowBytes(&rows[i]))
+	}
+	return n
+}
+
+// overLocked reports whether the head holds factor times its row or byte
+// bound. mu must be held.
+func (s *Store[T]) overLocked(factor int64) bool {
+	return int64(len(s.head)) >= factor*int64(s.o.MaxHeadRows) || s.headBytes >= factor*s.o.MaxHeadBytes
+}
+
+// Append stores rows durably and makes them visible. It fails with
+// ErrDiskFull, writing nothing, when free space is low. While Run is
+// running it waits (until ctx ends) for a cut when the head is over twice
+// its bounds; without Run it cuts inline when the head is full, logging
+// (not returning) a failed cut. A nil error means the rows are stored.
 func (s *Store[T]) Append(ctx context.Context, rows []T) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if err := s.checkSpace(); err != nil {
+		return err
 	}
 	rec, err := encode(rows)
 	if err != nil {
 		return err
 	}
+	n := s.batchBytes(rows, rec)
+
 	s.mu.Lock()
-	for s.cutting {
-		s.cond.Wait()
+	for {
+		if s.cutting {
+			s.cond.Wait()
+			continue
+		}
+		if s.running && s.overLocked(2) {
+			ch := s.shrunk
+			s.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("cannot append while the event head is full: %w", ctx.Err())
+			}
+			s.mu.Lock()
+			continue
+		}
+		break
 	}
 	s.inflight++
 	s.mu.Unlock()
@@ -160,29 +348,60 @@ func (s *Store[T]) Append(ctx context.Context, rows []T) error {
 	pos, err := s.wal.Append(ctx, rec)
 
 	s.mu.Lock()
+	first := false
 	if err == nil {
+		if len(s.head) == 0 {
+			s.headSince = time.Now()
+			first = true
+		}
 		s.head = append(s.head, rows...)
+		s.headBytes += n
 		if !s.hasLast || s.lastPos.Less(pos) {
 			s.lastPos, s.hasLast = pos, true
 		}
 	}
 	s.inflight--
 	s.cond.Broadcast()
-	full := len(s.head) >= s.o.MaxHeadRows
+	full, running := s.overLocked(1), s.running
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if full {
-		return s.Cut()
+	if full && !running {
+		// The rows are stored: a failed cut is the store's business,
+		// and an error here would make the client send them again.
+		if err := s.Cut(); err != nil {
+			s.logFailure("cannot cut event part", err)
+		}
+		return nil
+	}
+	// The first row of an empty head starts its age: Run re-arms its
+	// timer for it.
+	if running && (full || first) {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
-// Cut writes the head to a new part and checkpoints the WAL.
+// Cut writes the head to a new part and checkpoints the WAL. If the part
+// cannot be written (ErrDiskFull among other causes) the head is kept
+// whole and nothing is left on disk.
 func (s *Store[T]) Cut() error {
 	s.cutMu.Lock()
 	defer s.cutMu.Unlock()
+
+	s.mu.Lock()
+	empty := len(s.head) == 0
+	s.mu.Unlock()
+	if empty {
+		return nil
+	}
+	if err := s.checkSpace(); err != nil {
+		return fmt.Errorf("cannot cut part: %w", err)
+	}
 
 	s.mu.Lock()
 	s.cutting = true
@@ -190,117 +409,294 @@ func (s *Store[T]) Cut() error {
 		s.cond.Wait()
 	}
 	rows := slices.Clone(s.head)
-	last, hasLast := s.lastPos, s.hasLast
+	rowsBytes := s.headBytes
+	last := s.lastPos
+	taken := time.Now()
 	s.cutting = false
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	if len(rows) == 0 {
-		return nil
-	}
 
-	slices.SortFunc(rows, func(a, b T) int { return s.o.Compare(&a, &b) })
-	dir := filepath.Join(s.o.Dir, "parts")
-	meta, err := parts.Write(dir, s.o.Schema, rows, parts.WriteOptions{})
+	slices.SortStableFunc(rows, func(a, b T) int { return s.o.Compare(&a, &b) })
+	p, err := s.writePart(rows, parts.WriteOptions{WAL: &parts.WALPos{Segment: last.Segment, Offset: last.Offset}})
 	if err != nil {
 		return fmt.Errorf("cannot cut part: %w", err)
 	}
-	p, err := parts.Open(filepath.Join(dir, "part-"+meta.ID))
-	if err != nil {
-		return err
-	}
 
 	s.mu.Lock()
-	s.parts = append(s.parts, p)
-	// Rows appended while the part was written stay in the head.
+	s.parts = append(s.parts, &partRef{p: p})
+	// Rows appended while the part was written stay in the head; they
+	// all arrived after the head was taken.
 	s.head = slices.Clone(s.head[len(rows):])
+	s.headBytes -= rowsBytes
+	s.headSince = time.Time{}
+	if len(s.head) > 0 {
+		s.headSince = taken
+	}
+	s.lastCut[hourOf(p.Meta.MinTime)] = time.Now()
+	close(s.shrunk)
+	s.shrunk = make(chan struct{})
 	s.mu.Unlock()
 
-	if hasLast {
-		if err := writeCheckpoint(s.o.Dir, checkpoint{Segment: last.Segment, Offset: last.Offset}); err != nil {
-			return err
-		}
-		if err := s.wal.TruncateBefore(last); err != nil {
-			s.o.Logger.Warn("cannot truncate event wal", "err", err)
-		}
+	if err := writeCheckpoint(s.o.Dir, checkpoint{Segment: last.Segment, Offset: last.Offset}); err != nil {
+		return err
+	}
+	if err := s.wal.TruncateBefore(last); err != nil {
+		s.o.Logger.Warn("cannot truncate event wal", "err", err)
 	}
 	return nil
+}
+
+// writePart writes sorted rows as a part with the Extra files and opens it.
+func (s *Store[T]) writePart(rows []T, wo parts.WriteOptions) (*parts.Part, error) {
+	if s.o.Extra != nil {
+		extra, err := s.o.Extra(rows)
+		if err != nil {
+			return nil, fmt.Errorf("cannot make the part's extra files: %w", err)
+		}
+		wo.Extra = extra
+	}
+	meta, err := parts.Write(s.partsDir, s.o.Schema, rows, wo)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.partsDir, "part-"+meta.ID)
+	p, err := parts.Open(dir)
+	if err != nil {
+		// A part on disk that the store does not list would be written
+		// again by the next cut, or duplicate rows at the next Open.
+		if rerr := parts.Remove(dir); rerr != nil {
+			s.o.Logger.Error("cannot remove a part that failed to open", "part", meta.ID, "err", rerr)
+		}
+		return nil, err
+	}
+	return p, nil
 }
 
 // Scan calls fn for every row whose time is in [minT, maxT] and that may
 // carry all tokens (parts are pruned by time and blooms; the head is not,
 // so fn must check the tokens' conditions itself). It stops when fn
-// returns false.
+// returns false. It sees one consistent set of rows: every row once, even
+// while cuts, compactions and retention run; parts removed meanwhile stay
+// on disk until it returns. fn is called with no lock held.
 func (s *Store[T]) Scan(minT, maxT int64, tokens []string, fn func(*T) bool) error {
-	s.mu.Lock()
-	head := s.head[:len(s.head):len(s.head)]
-	ps := slices.Clone(s.parts)
-	s.mu.Unlock()
-	for i := range head {
-		if t := s.o.Schema.Time(&head[i]); t >= minT && t <= maxT {
-			if !fn(&head[i]) {
+	v := s.View()
+	defer v.Release()
+	for i := range v.Head {
+		if t := s.o.Schema.Time(&v.Head[i]); t >= minT && t <= maxT {
+			if !fn(&v.Head[i]) {
 				return nil
 			}
 		}
 	}
-	for _, p := range ps {
-		groups := p.RowGroupsFor(minT, maxT, tokens...)
-		if len(groups) == 0 {
-			continue
-		}
-		rows, err := parts.Read[T](p, groups)
-		if err != nil {
+	for _, p := range v.Parts {
+		more, err := ScanPart(p, s.o.Schema, minT, maxT, v.groups(p, minT, maxT, tokens), fn)
+		if err != nil || !more {
 			return err
-		}
-		for i := range rows {
-			if t := s.o.Schema.Time(&rows[i]); t >= minT && t <= maxT {
-				if !fn(&rows[i]) {
-					return nil
-				}
-			}
 		}
 	}
 	return nil
 }
 
-// DropBefore removes the parts whose newest row is older than t (Unix
-// nanoseconds): retention by age, whole parts at a time. It returns how
-// many parts it removed. A Scan already running may fail on a part removed
-// under it; it is only ever an old part.
-func (s *Store[T]) DropBefore(t int64) (int, error) {
+// View is a consistent snapshot of the store for one query: the head's
+// rows as they were, and the parts, which stay on disk until Release even
+// if compaction or retention retires them meanwhile. Head rows are shared
+// with the store: read them, never modify or keep them.
+type View[T any] struct {
+	Head  []T
+	Parts []*parts.Part
+	s     *Store[T]
+	refs  []*partRef
+	done  bool
+}
+
+// View pins the current head and parts. Call Release when done.
+func (s *Store[T]) View() *View[T] {
 	s.mu.Lock()
-	var keep, drop []*parts.Part
-	for _, p := range s.parts {
-		if p.Meta.MaxTime < t {
-			drop = append(drop, p)
-		} else {
-			keep = append(keep, p)
+	v := &View[T]{Head: s.head[:len(s.head):len(s.head)], s: s, refs: slices.Clone(s.parts)}
+	for _, r := range v.refs {
+		r.refs++
+		v.Parts = append(v.Parts, r.p)
+	}
+	s.mu.Unlock()
+	return v
+}
+
+// Release unpins the view's parts.
+func (v *View[T]) Release() {
+	if v.done {
+		return
+	}
+	v.done = true
+	v.s.release(v.refs)
+}
+
+func (v *View[T]) groups(p *parts.Part, minT, maxT int64, tokens []string) []int {
+	return p.RowGroupsFor(minT, maxT, tokens...)
+}
+
+// ScanPart calls fn for the rows of the given row groups of p whose time
+// is in [minT, maxT], reading one row group at a time so memory stays
+// bounded by the row group, not the part. It reports whether fn wanted
+// more.
+func ScanPart[T any](p *parts.Part, schema parts.Schema[T], minT, maxT int64, groups []int, fn func(*T) bool) (bool, error) {
+	for _, g := range groups {
+		rows, err := parts.Read[T](p, []int{g})
+		if err != nil {
+			return false, err
+		}
+		for i := range rows {
+			if t := schema.Time(&rows[i]); t >= minT && t <= maxT {
+				if !fn(&rows[i]) {
+					return false, nil
+				}
+			}
 		}
 	}
-	s.parts = keep
-	s.mu.Unlock()
-	for _, p := range drop {
-		if err := os.RemoveAll(p.Dir); err != nil {
-			return 0, fmt.Errorf("cannot remove expired part: %w", err)
+	return true, nil
+}
+
+// release drops a Scan's references and removes the retired parts nobody
+// reads any more.
+func (s *Store[T]) release(refs []*partRef) {
+	var doomed []*partRef
+	s.mu.Lock()
+	for _, r := range refs {
+		r.refs--
+		if r.refs == 0 && r.retired {
+			doomed = append(doomed, r)
 		}
+	}
+	s.mu.Unlock()
+	for _, r := range doomed {
+		if err := parts.Remove(r.p.Dir); err != nil {
+			// A leftover replaced part is removed at the next Open; a
+			// leftover expired one is dropped again by retention.
+			s.o.Logger.Warn("cannot remove part", "part", r.p.Meta.ID, "err", err)
+		}
+	}
+}
+
+// retireLocked takes parts out of the store. Those no Scan holds are
+// returned for the caller to remove once mu is released; the others are
+// removed by the last Scan using them. mu must be held.
+func (s *Store[T]) retireLocked(gone []*partRef) (removeNow []*partRef) {
+	s.parts = slices.DeleteFunc(s.parts, func(r *partRef) bool { return slices.Contains(gone, r) })
+	for _, r := range gone {
+		r.retired = true
+		if r.refs == 0 {
+			removeNow = append(removeNow, r)
+		}
+	}
+	return removeNow
+}
+
+func (s *Store[T]) removeParts(rs []*partRef) error {
+	var firstErr error
+	for _, r := range rs {
+		if err := parts.Remove(r.p.Dir); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// DropBefore removes the parts whose newest row is older than t (Unix
+// nanoseconds): retention by age, whole parts at a time. It returns how
+// many parts it removed. Scans already running finish on the old set.
+func (s *Store[T]) DropBefore(t int64) (int, error) {
+	s.maintMu.Lock()
+	defer s.maintMu.Unlock()
+	s.mu.Lock()
+	var drop []*partRef
+	for _, r := range s.parts {
+		if r.p.Meta.MaxTime < t {
+			drop = append(drop, r)
+		}
+	}
+	now := s.retireLocked(drop)
+	s.mu.Unlock()
+	if err := s.removeParts(now); err != nil {
+		return len(drop), fmt.Errorf("cannot remove expired part: %w", err)
+	}
+	return len(drop), nil
+}
+
+// DropToSize removes the oldest parts (by newest row) until the parts
+// take at most maxBytes on disk: retention by size. It returns how many
+// parts it removed. The head and the WAL are not counted.
+func (s *Store[T]) DropToSize(maxBytes int64) (int, error) {
+	s.maintMu.Lock()
+	defer s.maintMu.Unlock()
+	s.mu.Lock()
+	byAge := slices.Clone(s.parts)
+	slices.SortStableFunc(byAge, func(a, b *partRef) int { return cmp.Compare(a.p.Meta.MaxTime, b.p.Meta.MaxTime) })
+	var total int64
+	for _, r := range byAge {
+		total += r.p.Bytes()
+	}
+	var drop []*partRef
+	for _, r := range byAge {
+		if total <= maxBytes {
+			break
+		}
+		drop = append(drop, r)
+		total -= r.p.Bytes()
+	}
+	now := s.retireLocked(drop)
+	s.mu.Unlock()
+	if err := s.removeParts(now); err != nil {
+		return len(drop), fmt.Errorf("cannot remove part for size retention: %w", err)
 	}
 	return len(drop), nil
 }
 
 // Stats describes the store.
 type Stats struct {
-	HeadRows int
-	Parts    int
+	HeadRows  int
+	HeadBytes int64 // estimated, as for Options.MaxHeadBytes
+	Parts     int
+	Bytes     int64 // parts on disk
 }
 
-// Stats returns the head size and part count.
+// Stats returns the head and parts' sizes.
 func (s *Store[T]) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{HeadRows: len(s.head), Parts: len(s.parts)}
+	st := Stats{HeadRows: len(s.head), HeadBytes: s.headBytes, Parts: len(s.parts)}
+	for _, r := range s.parts {
+		st.Bytes += r.p.Bytes()
+	}
+	return st
 }
 
 // Close closes the WAL; the head is replayed from it at the next Open.
+// Call it after Run has returned.
 func (s *Store[T]) Close() error { return s.wal.Close() }
+
+// checkSpace returns an error wrapping ErrDiskFull when the file system
+// has less than MinFreeBytes free. The measure is reused for a second, so
+// Append does not pay a statfs per batch. A file system that cannot be
+// measured is assumed to have room: refusing all writes would be worse.
+func (s *Store[T]) checkSpace() error {
+	if s.o.MinFreeBytes < 0 {
+		return nil
+	}
+	s.spaceMu.Lock()
+	if now := time.Now(); s.spaceAt.IsZero() || now.Sub(s.spaceAt) >= time.Second {
+		hadErr := s.spaceErr != nil
+		s.spaceFree, s.spaceErr = s.o.freeSpace(s.o.Dir)
+		s.spaceAt = now
+		if s.spaceErr != nil && !hadErr {
+			s.o.Logger.Warn("cannot measure free disk space", "dir", s.o.Dir, "err", s.spaceErr)
+		}
+	}
+	free, err := s.spaceFree, s.spaceErr
+	s.spaceMu.Unlock()
+	if err == nil && free < s.o.MinFreeBytes {
+		return fmt.Errorf("%w: %s has %d bytes free, below the limit of %d; free some space or lower the minimum free bytes setting", ErrDiskFull, s.o.Dir, free, s.o.MinFreeBytes)
+	}
+	return nil
+}
 
 func writeCheckpoint(dir string, cp checkpoint) error {
 	b, _ := json.Marshal(cp)

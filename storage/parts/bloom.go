@@ -121,3 +121,17 @@ func readBlooms(r io.Reader) ([]*bloom, error) {
 	}
 	return out, nil
 }
+
+// GroupMayContainAny reports whether row group g may hold a row carrying
+// one of tokens; a part without blooms may hold anything.
+func (p *Part) GroupMayContainAny(g int, tokens []string) bool {
+	if p.blooms == nil || g < 0 || g >= len(p.blooms) {
+		return true
+	}
+	for _, t := range tokens {
+		if p.blooms[g].contains(t) {
+			return true
+		}
+	}
+	return false
+}

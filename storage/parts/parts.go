@@ -10,12 +10,17 @@
 //	  blooms.bin     one token bloom filter per row group (see bloom.go)
 //	  meta.json      format version, kind, row and time ranges per row
 //	                 group, and the size and CRC-32C of every file
+//	  <extra>        optional files the caller supplies (WriteOptions.Extra),
+//	                 e.g. a per-part trace summary, checksummed like the rest
 //
 // Durability contract: Write builds the part in a ".tmp-" folder, fsyncs
 // every file and the folder, and only then renames it into place and
 // fsyncs the parent; a crash leaves either no part or a whole one, plus
 // possibly a ".tmp-" folder that Recover removes. Parts are never modified
 // after the rename; compaction writes new parts and removes old ones.
+// Remove renames a part to a ".tmp-" name before deleting its files, so a
+// crash during removal leaves either the whole part or a folder Recover
+// removes, never a part with files missing.
 //
 // The package knows nothing of spans or logs: a Schema says how to get a
 // row's time and its searchable tokens, and the row type's struct tags give
@@ -72,6 +77,22 @@ type WriteOptions struct {
 	// BloomFalsePositive is the target false-positive rate of the token
 	// blooms (default 1%).
 	BloomFalsePositive float64
+	// Extra files to write into the part, by name, before it is renamed
+	// into place; ReadExtra reads one back. A name must be a plain file
+	// name: no separators, not starting with ".", and not one of the
+	// part's own files.
+	Extra map[string][]byte
+	// WAL, Replaces and Level are recorded in meta.json as given (see
+	// Meta); the part store uses them to recover from crashes.
+	WAL      *WALPos
+	Replaces []string
+	Level    int
+}
+
+// WALPos is a position in the event store's write-ahead log.
+type WALPos struct {
+	Segment uint64 `json:"segment"`
+	Offset  int64  `json:"offset"`
 }
 
 // FileInfo describes one file of a part, to detect damage.
@@ -98,6 +119,20 @@ type Meta struct {
 	RowGroups     []RowGroup          `json:"row_groups"`
 	Files         map[string]FileInfo `json:"files"`
 	CreatedAt     time.Time           `json:"created_at"`
+
+	// The fields below were added without a version bump: they are
+	// optional, and a reader that ignores them reads the rows correctly.
+
+	// WAL is the position of the newest write-ahead-log batch whose rows
+	// are in this part, so recovery can skip what a crash kept from
+	// reaching the checkpoint.
+	WAL *WALPos `json:"wal,omitempty"`
+	// Replaces lists the ids of the parts whose rows this part holds
+	// (set by compaction); a reader that finds both must ignore those.
+	Replaces []string `json:"replaces,omitempty"`
+	// Level is 0 for a part cut from the head, and one more than the
+	// highest level merged for a compacted part.
+	Level int `json:"level,omitempty"`
 }
 
 // Write writes rows, in the order given, as a new part in dir and returns
@@ -108,6 +143,14 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 	if len(rows) == 0 {
 		return Meta{}, errors.New("cannot write an empty part")
 	}
+	extras := make([]string, 0, len(o.Extra))
+	for name := range o.Extra {
+		if err := checkExtraName(name); err != nil {
+			return Meta{}, err
+		}
+		extras = append(extras, name)
+	}
+	sort.Strings(extras)
 	if o.RowGroupRows <= 0 {
 		o.RowGroupRows = 8192
 	}
@@ -129,7 +172,11 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 		}
 	}()
 
-	meta := Meta{FormatVersion: FormatVersion, Kind: s.Kind, ID: id, Rows: int64(len(rows)), Files: map[string]FileInfo{}, CreatedAt: time.Now().UTC()}
+	meta := Meta{
+		FormatVersion: FormatVersion, Kind: s.Kind, ID: id, Rows: int64(len(rows)),
+		Files: map[string]FileInfo{}, CreatedAt: time.Now().UTC(),
+		WAL: o.WAL, Replaces: o.Replaces, Level: o.Level,
+	}
 	var blooms []*bloom
 	err = writeFile(tmp, dataFile, meta.Files, func(w io.Writer) error {
 		pw := parquet.NewGenericWriter[T](w, parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}), parquet.CreatedBy("vigil", "", ""))
@@ -171,6 +218,14 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 			return Meta{}, fmt.Errorf("cannot write %s: %w", bloomFile, err)
 		}
 	}
+	for _, name := range extras {
+		b := o.Extra[name]
+		if err := writeFile(tmp, name, meta.Files, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return Meta{}, fmt.Errorf("cannot write extra file %q: %w", name, err)
+		}
+	}
+	// meta.json goes last: a part folder with a meta.json has every file
+	// the meta lists.
 	if err := writeFile(tmp, metaFile, nil, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -189,6 +244,16 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 		return Meta{}, err
 	}
 	return meta, nil
+}
+
+func checkExtraName(name string) error {
+	switch {
+	case name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, "."):
+		return fmt.Errorf("cannot write extra part file %q: the name must be a plain file name", name)
+	case name == dataFile || name == bloomFile || name == metaFile:
+		return fmt.Errorf("cannot write extra part file %q: the name is reserved", name)
+	}
+	return nil
 }
 
 // writeFile writes one file of a part through f, fsyncs it, and records
@@ -256,11 +321,45 @@ func newID() (string, error) {
 	return fmt.Sprintf("%016x%s", time.Now().UnixNano(), hex.EncodeToString(r[:])), nil
 }
 
-// Part is an opened part: its meta and blooms in memory, rows on disk.
+// Part is an opened part: its meta and blooms in memory, rows on disk. A
+// Part is immutable and safe for concurrent use.
 type Part struct {
-	Dir    string
-	Meta   Meta
-	blooms []*bloom
+	Dir      string
+	Meta     Meta
+	blooms   []*bloom
+	metaSize int64
+}
+
+// Bytes is the size of the part's files on disk, meta.json included.
+func (p *Part) Bytes() int64 {
+	n := p.metaSize
+	for _, fi := range p.Meta.Files {
+		n += fi.Size
+	}
+	return n
+}
+
+// ReadExtra returns the content of a file listed in the part's meta
+// (normally one written through WriteOptions.Extra), after checking its
+// size and checksum. A name the part does not list is an error wrapping
+// os.ErrNotExist, so readers can treat parts written before a file was
+// introduced as lacking it.
+func (p *Part) ReadExtra(name string) ([]byte, error) {
+	fi, ok := p.Meta.Files[name]
+	if !ok {
+		return nil, fmt.Errorf("part %s has no file %q: %w", p.Dir, name, os.ErrNotExist)
+	}
+	b, err := os.ReadFile(filepath.Join(p.Dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read part file: %w", err)
+	}
+	if int64(len(b)) != fi.Size {
+		return nil, fmt.Errorf("part %s: %s is %d bytes, meta says %d", p.Dir, name, len(b), fi.Size)
+	}
+	if crc32.Checksum(b, castagnoli) != fi.CRC32C {
+		return nil, fmt.Errorf("part %s: %s fails its checksum", p.Dir, name)
+	}
+	return b, nil
 }
 
 // Open reads a part's meta and blooms. It checks the format version and
@@ -270,7 +369,7 @@ func Open(dir string) (*Part, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read part meta: %w", err)
 	}
-	p := &Part{Dir: dir}
+	p := &Part{Dir: dir, metaSize: int64(len(b))}
 	if err := json.Unmarshal(b, &p.Meta); err != nil {
 		return nil, fmt.Errorf("part %s: cannot parse %s: %w", dir, metaFile, err)
 	}
@@ -371,6 +470,20 @@ func Read[T any](p *Part, groups []int) ([]T, error) {
 		out = append(out, buf[:n]...)
 	}
 	return out, nil
+}
+
+// Remove deletes the part folder dir. It first renames the folder to a
+// ".tmp-" name, so a crash part way through leaves nothing that Recover
+// would take for a part.
+func Remove(dir string) error {
+	doomed := filepath.Join(filepath.Dir(dir), tmpPrefix+"rm-"+filepath.Base(dir))
+	if err := os.Rename(dir, doomed); err != nil {
+		return fmt.Errorf("cannot remove part: %w", err)
+	}
+	if err := os.RemoveAll(doomed); err != nil {
+		return fmt.Errorf("cannot remove part: %w", err)
+	}
+	return nil
 }
 
 // Recover removes what a crash left half-written in dir and returns the

@@ -3,6 +3,7 @@ package parts
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,4 +162,137 @@ func FuzzReadBlooms(f *testing.F) {
 			bl.contains("x") // must not panic
 		}
 	})
+}
+
+// Extra files travel with the part, checksummed like its own files, and
+// the optional meta fields round-trip.
+func TestExtraFilesAndMeta(t *testing.T) {
+	dir := t.TempDir()
+	summary := []byte("trace summary\x00\x01")
+	meta, err := Write(dir, schema, events(10, time.Now()), WriteOptions{
+		Extra:    map[string][]byte{"summary.bin": summary, "empty": {}},
+		WAL:      &WALPos{Segment: 3, Offset: 4096},
+		Replaces: []string{"a", "b"},
+		Level:    2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdir := filepath.Join(dir, "part-"+meta.ID)
+	p, err := Open(pdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Meta.WAL == nil || *p.Meta.WAL != (WALPos{Segment: 3, Offset: 4096}) || fmt.Sprint(p.Meta.Replaces) != "[a b]" || p.Meta.Level != 2 {
+		t.Errorf("meta read back: wal %v replaces %v level %d", p.Meta.WAL, p.Meta.Replaces, p.Meta.Level)
+	}
+	if fi := p.Meta.Files["summary.bin"]; fi.Size != int64(len(summary)) {
+		t.Errorf("summary.bin recorded as %+v", fi)
+	}
+	if b, err := p.ReadExtra("summary.bin"); err != nil || !bytes.Equal(b, summary) {
+		t.Errorf("ReadExtra = %q, %v", b, err)
+	}
+	if b, err := p.ReadExtra("empty"); err != nil || len(b) != 0 {
+		t.Errorf("ReadExtra(empty) = %q, %v", b, err)
+	}
+	if _, err := p.ReadExtra("absent"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadExtra(absent) = %v, want ErrNotExist", err)
+	}
+	if err := p.Verify(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Bytes is what the files take, meta.json included.
+	var onDisk int64
+	entries, _ := os.ReadDir(pdir)
+	for _, e := range entries {
+		fi, _ := e.Info()
+		onDisk += fi.Size()
+	}
+	if p.Bytes() != onDisk || len(entries) != 5 {
+		t.Errorf("Bytes() = %d, files on disk %d bytes in %d files", p.Bytes(), onDisk, len(entries))
+	}
+
+	// Same size, different content: only the checksum notices.
+	os.WriteFile(filepath.Join(pdir, "summary.bin"), []byte("trace summarY\x00\x01"), 0o644)
+	if _, err := p.ReadExtra("summary.bin"); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("ReadExtra of a damaged file = %v", err)
+	}
+	os.WriteFile(filepath.Join(pdir, "summary.bin"), []byte("short"), 0o644)
+	if _, err := p.ReadExtra("summary.bin"); err == nil || !strings.Contains(err.Error(), "meta says") {
+		t.Errorf("ReadExtra of a truncated file = %v", err)
+	}
+}
+
+// A meta.json without the optional fields (as written before they
+// existed) reads as a level-0 part with no WAL position.
+func TestMetaWithoutOptionalFields(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := Write(dir, schema, events(3, time.Now()), WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := os.ReadFile(filepath.Join(dir, "part-"+meta.ID, metaFile))
+	for _, field := range []string{`"wal"`, `"replaces"`, `"level"`} {
+		if bytes.Contains(mb, []byte(field)) {
+			t.Errorf("meta.json of a plain part has %s:\n%s", field, mb)
+		}
+	}
+	p, err := Open(filepath.Join(dir, "part-"+meta.ID))
+	if err != nil || p.Meta.WAL != nil || p.Meta.Replaces != nil || p.Meta.Level != 0 {
+		t.Errorf("Open = %+v, %v", p, err)
+	}
+}
+
+func TestExtraNamesRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"", "../x", "a/b", `a\b`, ".hidden", dataFile, bloomFile, metaFile} {
+		if _, err := Write(dir, schema, events(1, time.Now()), WriteOptions{Extra: map[string][]byte{name: nil}}); err == nil {
+			t.Errorf("extra file %q accepted", name)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused writes left %d entries", len(entries))
+	}
+}
+
+// A write that fails after the folder exists (here: a file name the file
+// system refuses) leaves nothing behind.
+func TestFailedWriteLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Write(dir, schema, events(100, time.Now()), WriteOptions{Extra: map[string][]byte{strings.Repeat("x", 300): []byte("y")}})
+	if err == nil {
+		t.Fatal("write with an impossible file name succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("failed write left %v", entries)
+	}
+}
+
+func TestRemove(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := Write(dir, schema, events(3, time.Now()), WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, err := Write(dir, schema, events(3, time.Now()), WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(filepath.Join(dir, "part-"+meta.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := Recover(dir); err != nil || fmt.Sprint(names) != "[part-"+keep.ID+"]" {
+		t.Errorf("after Remove, Recover = %v, %v", names, err)
+	}
+	// A removal cut short by a crash is finished by Recover.
+	half := filepath.Join(dir, tmpPrefix+"rm-part-x")
+	os.MkdirAll(half, 0o755)
+	os.WriteFile(filepath.Join(half, dataFile), []byte("rest"), 0o644)
+	if names, _ := Recover(dir); len(names) != 1 {
+		t.Errorf("Recover = %v", names)
+	}
+	if _, err := os.Stat(half); !os.IsNotExist(err) {
+		t.Error("half-removed part left behind")
+	}
 }
