@@ -509,6 +509,9 @@ func Dependencies(ctx context.Context, q storage.Queryable, from, to time.Time) 
 	for set.Next() {
 		s := set.At()
 		e := edge{s.Labels().Get("client"), s.Labels().Get("server")}
+		if e.client == "user" && s.Labels().Get("connection_type") == "virtual_node" {
+			continue // the service graph's entry-point node, not a service
+		}
 		var total, prev float64
 		it := s.Iterator(nil)
 		for it.Next() != 0 {

@@ -1,6 +1,7 @@
 package traceapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,19 +10,34 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/spans"
 	"github.com/vigilhq/vigil/traces/search"
 )
 
 type memStore []spans.Span
 
-func (m memStore) Scan(minT, maxT int64, _ []string, fn func(*spans.Span) bool) error {
-	for i := range m {
-		if t := m[i].Start.UnixNano(); t >= minT && t <= maxT && !fn(&m[i]) {
-			return nil
+// store puts rows in a real span store, half in a part and half in the head.
+func store(t *testing.T, rows memStore) *events.Store[spans.Span] {
+	t.Helper()
+	st, err := events.Open(events.Options[spans.Span]{Dir: t.TempDir(), Schema: spans.Schema, Compare: spans.Compare, Extra: spans.SummaryExtra, MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	half := len(rows) / 2
+	if half > 0 {
+		if err := st.Append(context.Background(), rows[:half]); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Cut(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return nil
+	if err := st.Append(context.Background(), rows[half:]); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func fixture(now time.Time) memStore {
@@ -54,7 +70,7 @@ func get(t *testing.T, h http.Handler, url string, wantCode int, into any) {
 
 func TestTraceByID(t *testing.T) {
 	now := time.Now()
-	s := search.New(fixture(now), nil)
+	s := search.New(store(t, fixture(now)), nil)
 	h := New(s, nil)
 	var got struct {
 		TraceID string `json:"traceID"`
@@ -89,7 +105,7 @@ func TestTraceByID(t *testing.T) {
 func TestSearchAndCatalog(t *testing.T) {
 	now := time.Now()
 	st := fixture(now)
-	s := search.New(st, nil)
+	s := search.New(store(t, st), nil)
 	s.Catalog().Observe(st)
 	h := New(s, nil)
 	var res struct {

@@ -23,17 +23,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vigilhq/vigil/storage/events"
+	"github.com/vigilhq/vigil/storage/parts"
 	"github.com/vigilhq/vigil/storage/spans"
 )
 
 // Store is where spans are read from: storage/events.Store[spans.Span].
 type Store interface {
-	Scan(minT, maxT int64, tokens []string, fn func(*spans.Span) bool) error
+	View() *events.View[spans.Span]
 }
 
 // Query is a trace search. Zero fields do not constrain.
@@ -70,6 +73,12 @@ var ErrBadCursor = errors.New("invalid cursor")
 type Searcher struct {
 	store   Store
 	catalog *Catalog
+
+	// sums caches each part's trace summaries by part id (parts are
+	// immutable). Entries of parts gone from the store are dropped at the
+	// next search.
+	mu   sync.Mutex
+	sums map[string][]spans.TraceSummary
 }
 
 // New returns a searcher over store. catalog may be nil.
@@ -77,7 +86,7 @@ func New(store Store, catalog *Catalog) *Searcher {
 	if catalog == nil {
 		catalog = NewCatalog(0)
 	}
-	return &Searcher{store: store, catalog: catalog}
+	return &Searcher{store: store, catalog: catalog, sums: map[string][]spans.TraceSummary{}}
 }
 
 // Catalog returns the service and operation catalog.
@@ -102,19 +111,36 @@ func ParseTraceID(s string) ([16]byte, error) {
 
 // Trace returns every span of the trace, sorted by start, or none.
 func (s *Searcher) Trace(ctx context.Context, id [16]byte) ([]spans.Span, error) {
+	v := s.store.View()
+	defer v.Release()
 	var out []spans.Span
 	seen := map[[8]byte]bool{}
-	token := hex.EncodeToString(id[:])
-	err := s.store.Scan(math.MinInt64, math.MaxInt64, []string{token}, func(sp *spans.Span) bool {
+	add := func(sp *spans.Span) bool {
 		if sp.TraceID == id && !seen[sp.SpanID] {
 			// A span exported twice (a retried export) is shown once.
 			seen[sp.SpanID] = true
 			out = append(out, cloneSpan(sp))
 		}
 		return ctx.Err() == nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	for i := range v.Head {
+		add(&v.Head[i])
+	}
+	token := hex.EncodeToString(id[:])
+	for _, p := range v.Parts {
+		sums, err := s.summaries(p)
+		if err != nil {
+			return nil, err
+		}
+		// The summaries list every trace of the part: most parts are
+		// skipped without touching the blooms or the data.
+		if _, ok := spans.FindSummary(sums, id); !ok {
+			continue
+		}
+		groups := p.RowGroupsFor(math.MinInt64, math.MaxInt64, token)
+		if _, err := events.ScanPart(p, spans.Schema, math.MinInt64, math.MaxInt64, groups, add); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -126,6 +152,55 @@ func (s *Searcher) Trace(ctx context.Context, id [16]byte) ([]spans.Span, error)
 		return bytes.Compare(a.SpanID[:], b.SpanID[:])
 	})
 	return out, nil
+}
+
+// summaries returns a part's trace summaries, from its summary file, or
+// for a part written before there were any, from its spans.
+func (s *Searcher) summaries(p *parts.Part) ([]spans.TraceSummary, error) {
+	s.mu.Lock()
+	sums, ok := s.sums[p.Meta.ID]
+	s.mu.Unlock()
+	if ok {
+		return sums, nil
+	}
+	b, err := p.ReadExtra(spans.SummaryFile)
+	switch {
+	case err == nil:
+		if sums, err = spans.DecodeSummaries(b); err != nil {
+			return nil, fmt.Errorf("part %s: %w", p.Meta.ID, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		var all []spans.Span
+		groups := p.RowGroupsFor(math.MinInt64, math.MaxInt64)
+		if _, err := events.ScanPart(p, spans.Schema, math.MinInt64, math.MaxInt64, groups, func(sp *spans.Span) bool {
+			all = append(all, *sp)
+			return true
+		}); err != nil {
+			return nil, err
+		}
+		sums = spans.Summarize(all)
+	default:
+		return nil, err
+	}
+	s.mu.Lock()
+	s.sums[p.Meta.ID] = sums
+	s.mu.Unlock()
+	return sums, nil
+}
+
+// forget drops the cached summaries of parts not in v.
+func (s *Searcher) forget(v *events.View[spans.Span]) {
+	live := make(map[string]bool, len(v.Parts))
+	for _, p := range v.Parts {
+		live[p.Meta.ID] = true
+	}
+	s.mu.Lock()
+	for id := range s.sums {
+		if !live[id] {
+			delete(s.sums, id)
+		}
+	}
+	s.mu.Unlock()
 }
 
 // Matches reports whether one span meets the query's span conditions.
@@ -188,6 +263,37 @@ func (a candidate) before(b candidate) bool {
 	return bytes.Compare(a.id[:], b.id[:]) < 0
 }
 
+// mayMatch reports whether a trace with this summary (of its spans in one
+// part) can hold a span matching q, as far as the summary knows.
+func (q *Query) mayMatch(t *spans.TraceSummary, minT, maxT int64) bool {
+	if t.Start.UnixNano() > maxT || t.End().UnixNano() < minT {
+		return false
+	}
+	if q.Service != "" {
+		if _, found := slices.BinarySearch(t.Services, q.Service); !found {
+			return false
+		}
+	}
+	if q.Status == "error" && t.ErrorCount == 0 {
+		return false
+	}
+	if q.MinDuration > 0 && time.Duration(t.DurationNanos) < q.MinDuration {
+		return false
+	}
+	return true
+}
+
+// summaryDecides reports whether a summary alone decides q for a trace
+// whose spans all start within the range: when q asks no more than a
+// service, which the summary lists exactly.
+func (q *Query) summaryDecides() bool {
+	return q.Operation == "" && q.Kind == "" && q.Status == "" && q.MinDuration == 0 && q.MaxDuration == 0 && len(q.Attributes) == 0
+}
+
+// maxProbeTraces bounds the candidate ids looked up in a part's blooms to
+// choose its row groups; with more, every row group in range is read.
+const maxProbeTraces = 512
+
 // Search returns a page of traces matching q.
 func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 	if q.Limit <= 0 {
@@ -208,30 +314,83 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 		}
 		after = &c
 	}
+	minT, maxT := q.Start.UnixNano(), q.End.UnixNano()
 
-	found := map[[16]byte]int64{}
-	err := s.store.Scan(q.Start.UnixNano(), q.End.UnixNano(), q.tokens(), func(sp *spans.Span) bool {
-		if !q.Matches(sp) {
-			return true
+	v := s.store.View()
+	defer v.Release()
+	s.forget(v)
+
+	matched := map[[16]byte]bool{}
+	match := func(id [16]byte) {
+		if len(matched) < MaxCandidates {
+			matched[id] = true
 		}
-		t := sp.Start.UnixNano()
-		if old, ok := found[sp.TraceID]; !ok || t < old {
-			if !ok && len(found) >= MaxCandidates {
-				return true
+	}
+	for i := range v.Head {
+		sp := &v.Head[i]
+		if t := sp.Start.UnixNano(); t >= minT && t <= maxT && q.Matches(sp) {
+			match(sp.TraceID)
+		}
+	}
+	tokens := q.tokens()
+	for _, p := range v.Parts {
+		if len(matched) >= MaxCandidates {
+			break
+		}
+		if p.Meta.MaxTime < minT || p.Meta.MinTime > maxT {
+			continue
+		}
+		sums, err := s.summaries(p)
+		if err != nil {
+			return Page{}, err
+		}
+		cands := map[[16]byte]bool{}
+		for i := range sums {
+			t := &sums[i]
+			if !q.mayMatch(t, minT, maxT) {
+				continue
 			}
-			found[sp.TraceID] = t
+			if q.summaryDecides() && t.Start.UnixNano() >= minT && t.End().UnixNano() <= maxT {
+				match(t.TraceID)
+				continue
+			}
+			cands[t.TraceID] = true
 		}
-		return ctx.Err() == nil
-	})
-	if err != nil {
-		return Page{}, err
+		if len(cands) == 0 {
+			continue
+		}
+		groups := p.RowGroupsFor(minT, maxT, tokens...)
+		if len(cands) <= maxProbeTraces {
+			// Spans are sorted by trace id, so a few traces sit in a few
+			// row groups: the blooms (which hold trace ids) say which.
+			ids := make([]string, 0, len(cands))
+			for id := range cands {
+				ids = append(ids, hex.EncodeToString(id[:]))
+			}
+			groups = slices.DeleteFunc(groups, func(g int) bool { return !p.GroupMayContainAny(g, ids) })
+		}
+		if _, err := events.ScanPart(p, spans.Schema, minT, maxT, groups, func(sp *spans.Span) bool {
+			if cands[sp.TraceID] && q.Matches(sp) {
+				match(sp.TraceID)
+			}
+			return ctx.Err() == nil
+		}); err != nil {
+			return Page{}, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return Page{}, err
 	}
-	cands := make([]candidate, 0, len(found))
-	for id, t := range found {
-		c := candidate{id, t}
+
+	// Pages are ordered by trace start, from each matched trace's summary
+	// over the head and every part.
+	merged, err := s.merge(v, matched)
+	if err != nil {
+		return Page{}, err
+	}
+	cands := make([]candidate, 0, len(merged))
+	for id, t := range merged {
+		c := candidate{id, t.Start.UnixNano()}
 		if after != nil && !after.before(c) {
 			continue
 		}
@@ -252,11 +411,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 		cands = cands[:q.Limit]
 	}
 	for _, c := range cands {
-		sum, err := s.summary(ctx, c.id)
-		if err != nil {
-			return Page{}, err
-		}
-		page.Traces = append(page.Traces, sum)
+		page.Traces = append(page.Traces, *merged[c.id])
 	}
 	if more {
 		page.NextCursor = encodeCursor(cands[len(cands)-1])
@@ -264,17 +419,50 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 	return page, nil
 }
 
-func (s *Searcher) summary(ctx context.Context, id [16]byte) (spans.TraceSummary, error) {
-	all, err := s.Trace(ctx, id)
-	if err != nil {
-		return spans.TraceSummary{}, err
+// merge returns the summary of each trace over the head and every part.
+func (s *Searcher) merge(v *events.View[spans.Span], ids map[[16]byte]bool) (map[[16]byte]*spans.TraceSummary, error) {
+	out := make(map[[16]byte]*spans.TraceSummary, len(ids))
+	for id := range ids {
+		out[id] = &spans.TraceSummary{}
 	}
-	var sum spans.TraceSummary
-	for i := range all {
-		sum.Add(&all[i])
+	type spanKey struct {
+		trace [16]byte
+		span  [8]byte
 	}
-	sum.TraceID = id
-	return sum, nil
+	seen := map[spanKey]bool{}
+	for i := range v.Head {
+		sp := &v.Head[i]
+		if t := out[sp.TraceID]; t != nil {
+			// a retried export stores a span twice; count it once
+			if k := (spanKey{sp.TraceID, sp.SpanID}); !seen[k] {
+				seen[k] = true
+				t.Add(sp)
+			}
+		}
+	}
+	for _, p := range v.Parts {
+		sums, err := s.summaries(p)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) < len(sums)/8 {
+			for id, t := range out {
+				if ps, ok := spans.FindSummary(sums, id); ok {
+					t.Merge(ps)
+				}
+			}
+			continue
+		}
+		for i := range sums {
+			if t := out[sums[i].TraceID]; t != nil {
+				t.Merge(&sums[i])
+			}
+		}
+	}
+	for id, t := range out {
+		t.TraceID = id
+	}
+	return out, nil
 }
 
 func encodeCursor(c candidate) string {

@@ -8,22 +8,49 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/spans"
 )
 
-// memStore is a Store over a slice, with the pruning contract of the real
-// one: rows outside [minT, maxT] are not passed, tokens are only a hint.
-type memStore struct{ rows []spans.Span }
+// layouts puts the same rows in the store three ways: all in the head,
+// all in parts (several, so traces straddle parts), and half and half, so
+// every test checks the head path, the summary path and their merging.
+var layouts = []string{"head", "parts", "mixed"}
 
-func (m *memStore) Scan(minT, maxT int64, _ []string, fn func(*spans.Span) bool) error {
-	for i := range m.rows {
-		if t := m.rows[i].Start.UnixNano(); t >= minT && t <= maxT {
-			if !fn(&m.rows[i]) {
-				return nil
-			}
+func newStore(t *testing.T, rows []spans.Span, layout string) *events.Store[spans.Span] {
+	t.Helper()
+	st, err := events.Open(events.Options[spans.Span]{
+		Dir: t.TempDir(), Schema: spans.Schema, Compare: spans.Compare,
+		Extra: spans.SummaryExtra, MinFreeBytes: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	inParts := len(rows)
+	switch layout {
+	case "head":
+		inParts = 0
+	case "mixed":
+		inParts = len(rows) / 2
+	}
+	for i := 0; i < inParts; i += 5 {
+		if err := st.Append(context.Background(), rows[i:min(i+5, inParts)]); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Cut(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return nil
+	if inParts < len(rows) {
+		if err := st.Append(context.Background(), rows[inParts:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.Stats(); (layout == "head") != (got.Parts == 0) {
+		t.Fatalf("layout %s: %+v", layout, got)
+	}
+	return st
 }
 
 func id16(n int) [16]byte {
@@ -58,123 +85,148 @@ func traces(n int, base time.Time) []spans.Span {
 
 func TestTraceByID(t *testing.T) {
 	base := time.Now().Add(-10 * time.Minute)
-	st := &memStore{rows: traces(5, base)}
-	st.rows = append(st.rows, st.rows[0]) // a retried export
-	s := New(st, nil)
-	got, err := s.Trace(context.Background(), id16(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Name != "GET /" || got[1].ParentSpanID != got[0].SpanID {
-		t.Fatalf("trace 3 = %+v", got)
-	}
-	got, _ = s.Trace(context.Background(), id16(0))
-	if len(got) != 2 {
-		t.Fatalf("a duplicated span must be shown once, got %d spans", len(got))
-	}
-	got, _ = s.Trace(context.Background(), id16(99))
-	if len(got) != 0 {
-		t.Fatalf("unknown trace returned %d spans", len(got))
+	for _, layout := range layouts {
+		t.Run(layout, func(t *testing.T) {
+			rows := traces(5, base)
+			rows = append(rows, rows[0]) // a retried export
+			s := New(newStore(t, rows, layout), nil)
+			got, err := s.Trace(context.Background(), id16(3))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || got[0].Name != "GET /" || got[1].ParentSpanID != got[0].SpanID {
+				t.Fatalf("trace 3 = %+v", got)
+			}
+			got, _ = s.Trace(context.Background(), id16(0))
+			if len(got) != 2 {
+				t.Fatalf("a duplicated span must be shown once, got %d spans", len(got))
+			}
+			got, _ = s.Trace(context.Background(), id16(99))
+			if len(got) != 0 {
+				t.Fatalf("unknown trace returned %d spans", len(got))
+			}
+		})
 	}
 }
 
 func TestSearchConditions(t *testing.T) {
 	base := time.Now().Add(-30 * time.Minute)
-	s := New(&memStore{rows: traces(12, base)}, nil)
-	ids := func(q Query) []int {
-		t.Helper()
-		q.Start, q.End = base.Add(-time.Minute), base.Add(time.Hour)
-		q.Limit = 100
-		p, err := s.Search(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out []int
-		for _, tr := range p.Traces {
-			out = append(out, int(tr.TraceID[15]))
-		}
-		return out
-	}
-	for _, c := range []struct {
-		name string
-		q    Query
-		want []int
-	}{
-		{"all, newest first", Query{}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
-		{"errors", Query{Status: "error"}, []int{9, 6, 3, 0}},
-		{"min duration", Query{Service: "front", MinDuration: 9 * time.Millisecond}, []int{11, 10, 9}},
-		{"max duration", Query{Service: "front", MaxDuration: 2 * time.Millisecond}, []int{2, 1, 0}},
-		// span-level: the client span is 1ms but is not in "front"
-		{"conditions on one span", Query{Service: "back", MinDuration: 2 * time.Millisecond}, nil},
-		{"span attribute", Query{Attributes: map[string]string{"http.route": "/r1"}, MinDuration: 8 * time.Millisecond}, []int{11, 9}},
-		{"resource attribute", Query{Attributes: map[string]string{"env": "prod"}, Status: "error", MinDuration: 5 * time.Millisecond}, []int{9, 6}},
-		{"operation and kind", Query{Operation: "query", Kind: "client", Status: "ok", MinDuration: time.Millisecond}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
-		{"kind mismatch", Query{Operation: "query", Kind: "server"}, nil},
-	} {
-		if got := ids(c.q); !slices.Equal(got, c.want) {
-			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
-		}
+	for _, layout := range layouts {
+		t.Run(layout, func(t *testing.T) {
+			s := New(newStore(t, traces(12, base), layout), nil)
+			ids := func(q Query) []int {
+				t.Helper()
+				q.Start, q.End = base.Add(-time.Minute), base.Add(time.Hour)
+				q.Limit = 100
+				p, err := s.Search(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []int
+				for _, tr := range p.Traces {
+					out = append(out, int(tr.TraceID[15]))
+				}
+				return out
+			}
+			for _, c := range []struct {
+				name string
+				q    Query
+				want []int
+			}{
+				{"all, newest first", Query{}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+				{"service only", Query{Service: "back"}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+				{"unknown service", Query{Service: "nobody"}, nil},
+				{"errors", Query{Status: "error"}, []int{9, 6, 3, 0}},
+				{"min duration", Query{Service: "front", MinDuration: 9 * time.Millisecond}, []int{11, 10, 9}},
+				{"max duration", Query{Service: "front", MaxDuration: 2 * time.Millisecond}, []int{2, 1, 0}},
+				// span-level: the client span is 1ms but is not in "front"
+				{"conditions on one span", Query{Service: "back", MinDuration: 2 * time.Millisecond}, nil},
+				{"span attribute", Query{Attributes: map[string]string{"http.route": "/r1"}, MinDuration: 8 * time.Millisecond}, []int{11, 9}},
+				{"resource attribute", Query{Attributes: map[string]string{"env": "prod"}, Status: "error", MinDuration: 5 * time.Millisecond}, []int{9, 6}},
+				{"operation and kind", Query{Operation: "query", Kind: "client", Status: "ok", MinDuration: time.Millisecond}, []int{11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0}},
+				{"kind mismatch", Query{Operation: "query", Kind: "server"}, nil},
+			} {
+				if got := ids(c.q); !slices.Equal(got, c.want) {
+					t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+				}
+			}
+		})
 	}
 }
 
 func TestSearchTimeRangeAndSummary(t *testing.T) {
 	base := time.Now().Add(-30 * time.Minute)
-	s := New(&memStore{rows: traces(10, base)}, nil)
-	p, err := s.Search(context.Background(), Query{Start: base.Add(2500 * time.Millisecond), End: base.Add(5500 * time.Millisecond)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Traces) != 3 {
-		t.Fatalf("got %d traces in [2.5s, 5.5s], want 3 (traces 3, 4, 5)", len(p.Traces))
-	}
-	sum := p.Traces[0]
-	if sum.TraceID != id16(5) || sum.RootService != "front" || sum.RootName != "GET /" || !sum.HasRoot ||
-		sum.SpanCount != 2 || sum.ErrorCount != 0 || !slices.Equal(sum.Services, []string{"back", "front"}) ||
-		!sum.Start.Equal(base.Add(5*time.Second)) || sum.DurationNanos != int64(5*time.Millisecond) {
-		t.Fatalf("summary = %+v", sum)
-	}
-	// The default range is the last hour: everything here.
-	p, _ = s.Search(context.Background(), Query{Limit: 100})
-	if len(p.Traces) != 10 {
-		t.Fatalf("default range found %d traces, want 10", len(p.Traces))
+	for _, layout := range layouts {
+		t.Run(layout, func(t *testing.T) {
+			s := New(newStore(t, traces(10, base), layout), nil)
+			for _, q := range []Query{
+				{Start: base.Add(2500 * time.Millisecond), End: base.Add(5500 * time.Millisecond)},
+				{Service: "front", Start: base.Add(2500 * time.Millisecond), End: base.Add(5500 * time.Millisecond)},
+				// the range ends inside trace 5: its root starts in it
+				{Service: "front", Start: base.Add(2500 * time.Millisecond), End: base.Add(5*time.Second + time.Microsecond)},
+			} {
+				p, err := s.Search(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(p.Traces) != 3 {
+					t.Fatalf("%+v: got %d traces, want 3 (traces 3, 4, 5)", q, len(p.Traces))
+				}
+				sum := p.Traces[0]
+				if sum.TraceID != id16(5) || sum.RootService != "front" || sum.RootName != "GET /" || !sum.HasRoot ||
+					sum.SpanCount != 2 || sum.ErrorCount != 0 || !slices.Equal(sum.Services, []string{"back", "front"}) ||
+					!sum.Start.Equal(base.Add(5*time.Second)) || sum.DurationNanos != int64(5*time.Millisecond) {
+					t.Fatalf("summary = %+v", sum)
+				}
+			}
+			// The default range is the last hour: everything here.
+			p, _ := s.Search(context.Background(), Query{Limit: 100})
+			if len(p.Traces) != 10 {
+				t.Fatalf("default range found %d traces, want 10", len(p.Traces))
+			}
+		})
 	}
 }
 
 func TestSearchPaging(t *testing.T) {
 	base := time.Now().Add(-30 * time.Minute)
-	rows := traces(25, base)
-	// two traces share a start: paging must still show each once
-	rows[0].Start, rows[1].Start = rows[2].Start, rows[3].Start
-	s := New(&memStore{rows: rows}, nil)
-	seen := map[[16]byte]bool{}
-	q := Query{Limit: 7, Start: base.Add(-time.Hour), End: base.Add(time.Hour)}
-	pages := 0
-	for {
-		p, err := s.Search(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pages++
-		for _, tr := range p.Traces {
-			if seen[tr.TraceID] {
-				t.Fatalf("trace %x shown twice", tr.TraceID)
+	for _, layout := range layouts {
+		t.Run(layout, func(t *testing.T) {
+			rows := traces(25, base)
+			// two traces share a start: paging must still show each once
+			rows[1].Start = rows[3].Start
+			s := New(newStore(t, rows, layout), nil)
+			seen := map[[16]byte]bool{}
+			q := Query{Limit: 7, Start: base.Add(-time.Hour), End: base.Add(time.Hour)}
+			pages := 0
+			for {
+				p, err := s.Search(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				for _, tr := range p.Traces {
+					if seen[tr.TraceID] {
+						t.Fatalf("trace %x shown twice", tr.TraceID)
+					}
+					seen[tr.TraceID] = true
+				}
+				if p.NextCursor == "" {
+					break
+				}
+				if len(p.Traces) != 7 {
+					t.Fatalf("a page before the last has %d traces, want 7", len(p.Traces))
+				}
+				q.Cursor = p.NextCursor
 			}
-			seen[tr.TraceID] = true
-		}
-		if p.NextCursor == "" {
-			break
-		}
-		if len(p.Traces) != 7 {
-			t.Fatalf("a page before the last has %d traces, want 7", len(p.Traces))
-		}
-		q.Cursor = p.NextCursor
-	}
-	if len(seen) != 25 || pages != 4 {
-		t.Fatalf("paging saw %d traces in %d pages, want 25 in 4", len(seen), pages)
-	}
-	q.Cursor = "garbage!"
-	if _, err := s.Search(context.Background(), q); !errors.Is(err, ErrBadCursor) {
-		t.Fatalf("bad cursor: err = %v", err)
+			if len(seen) != 25 || pages != 4 {
+				t.Fatalf("paging saw %d traces in %d pages, want 25 in 4", len(seen), pages)
+			}
+			q.Cursor = "garbage!"
+			if _, err := s.Search(context.Background(), q); !errors.Is(err, ErrBadCursor) {
+				t.Fatalf("bad cursor: err = %v", err)
+			}
+		})
 	}
 }
 
