@@ -34,6 +34,7 @@ type Config struct {
 	Scrape      ScrapeConfig      `yaml:"scrape"`
 	HostMetrics HostMetricsConfig `yaml:"host_metrics"`
 	Push        PushConfig        `yaml:"push"`
+	Traces      TracesConfig      `yaml:"traces"`
 	Log         LogConfig         `yaml:"log"`
 
 	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
@@ -114,6 +115,33 @@ type PushConfig struct {
 	Interval model.Duration `yaml:"interval"`
 }
 
+// TracesConfig controls the trace pipeline.
+type TracesConfig struct {
+	// RetentionSize bounds the span store on disk; the oldest parts go
+	// first. 0 means no size limit (storage.retention_time still applies).
+	RetentionSize ByteSize `yaml:"retention_size"`
+	// MinFreeDisk is the free space below which span ingest is refused
+	// (503, retryable) rather than risking a half-written part.
+	MinFreeDisk  ByteSize           `yaml:"min_free_disk"`
+	TailSampling TailSamplingConfig `yaml:"tail_sampling"`
+	// DerivedMetricsInterval is how often the span and service-graph
+	// metrics are written to the metrics store.
+	DerivedMetricsInterval model.Duration `yaml:"derived_metrics_interval"`
+}
+
+// TailSamplingConfig keeps every trace with an error or a slow span and a
+// fraction of the rest, deciding once a trace's spans have arrived. Off by
+// default: spans waiting for a decision are only in memory.
+type TailSamplingConfig struct {
+	Enabled      bool           `yaml:"enabled"`
+	DecisionWait model.Duration `yaml:"decision_wait"`
+	// Fraction of ordinary traces kept, 0..1.
+	Fraction float64 `yaml:"fraction"`
+	// LatencyThreshold keeps traces with a span at least this long; 0 is off.
+	LatencyThreshold model.Duration `yaml:"latency_threshold"`
+	MaxTraces        int            `yaml:"max_traces"`
+}
+
 // LogConfig controls Vigil's own log.
 type LogConfig struct {
 	Level  string `yaml:"level"`
@@ -140,7 +168,17 @@ func Default() Config {
 		},
 		HostMetrics: HostMetricsConfig{Enabled: true, Interval: model.Duration(5 * time.Second)},
 		Push:        PushConfig{Interval: model.Duration(15 * time.Second)},
-		Log:         LogConfig{Level: "info", Format: "logfmt"},
+		Traces: TracesConfig{
+			MinFreeDisk: 256 << 20,
+			TailSampling: TailSamplingConfig{
+				DecisionWait:     model.Duration(5 * time.Second),
+				Fraction:         0.1,
+				LatencyThreshold: model.Duration(time.Second),
+				MaxTraces:        50_000,
+			},
+			DerivedMetricsInterval: model.Duration(5 * time.Second),
+		},
+		Log: LogConfig{Level: "info", Format: "logfmt"},
 	}
 }
 
@@ -277,6 +315,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Push.Interval <= 0 {
 		return errors.New("push.interval must be positive")
+	}
+	if ts := c.Traces.TailSampling; ts.Enabled {
+		if ts.Fraction < 0 || ts.Fraction > 1 {
+			return fmt.Errorf("traces.tail_sampling.fraction must be between 0 and 1, not %v", ts.Fraction)
+		}
+		if ts.DecisionWait <= 0 {
+			return errors.New("traces.tail_sampling.decision_wait must be positive")
+		}
+	}
+	if c.Traces.DerivedMetricsInterval <= 0 {
+		return errors.New("traces.derived_metrics_interval must be positive")
 	}
 	if _, err := c.Prometheus(); err != nil {
 		return err

@@ -51,7 +51,10 @@ import (
 	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/metricstore"
 	"github.com/vigilhq/vigil/storage/spans"
+	"github.com/vigilhq/vigil/traces/sampling"
 	"github.com/vigilhq/vigil/traces/search"
+	"github.com/vigilhq/vigil/traces/servicegraph"
+	"github.com/vigilhq/vigil/traces/spanmetrics"
 	"github.com/vigilhq/vigil/ui"
 	"github.com/vigilhq/vigil/version"
 )
@@ -66,6 +69,9 @@ type Server struct {
 	store   *metricstore.Store
 	spans   *events.Store[spans.Span]
 	catalog *search.Catalog
+	graph   *servicegraph.Graph
+	sampler *sampling.Sampler // nil unless tail sampling is on
+	derived *gather.Gatherer
 	limiter *limits.Limiter
 	scraper *scrape.Scraper
 	push    *push.Handler
@@ -132,7 +138,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			Dir:     filepath.Join(cfg.DataDir, "spans"),
 			Schema:  spans.Schema,
 			Compare: spans.Compare,
-			Logger:  log.With("component", "spans"),
+			// Each part carries its trace summaries, so search and lookups
+			// by id skip parts without reading spans.
+			Extra:        spans.SummaryExtra,
+			MinFreeBytes: int64(cfg.Traces.MinFreeDisk),
+			Logger:       log.With("component", "spans"),
 		})
 		return err
 	}); err != nil {
@@ -218,12 +228,45 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	})
 	s.catalog = search.NewCatalog(0)
 	s.seedCatalog()
+	// RED metrics and the service graph see every accepted span, before
+	// any sampling, and reach the metrics store through their own
+	// gatherer (no job/instance labels, as Tempo's generator writes them).
+	spanMetrics := spanmetrics.New(spanmetrics.Options{})
+	s.graph = servicegraph.New(servicegraph.Options{})
+	derivedReg := prometheus.NewRegistry()
+	derivedReg.MustRegister(spanMetrics, s.graph)
+	s.derived = gather.New(gather.Options{
+		Gatherer:   derivedReg,
+		Appendable: s.store,
+		Interval:   time.Duration(cfg.Traces.DerivedMetricsInterval),
+		Labels:     labels.EmptyLabels(),
+		Logger:     log.With("component", "derived-metrics"),
+	})
+	var spanSink otlp.SpanAppender = s.spans
+	if ts := cfg.Traces.TailSampling; ts.Enabled {
+		if s.sampler, err = sampling.New(sampling.Options{
+			DecisionWait:     time.Duration(ts.DecisionWait),
+			Fraction:         ts.Fraction,
+			LatencyThreshold: time.Duration(ts.LatencyThreshold),
+			MaxTraces:        ts.MaxTraces,
+			Next:             s.spans.Append,
+			Registerer:       s.reg,
+			Logger:           log.With("component", "tail-sampling"),
+		}); err != nil {
+			return nil, err
+		}
+		spanSink = offerer{s.sampler}
+	}
 	searcher := search.New(s.spans, s.catalog)
 	traceAPI := traceapi.New(searcher, log.With("component", "traceapi"))
 	jaeger := jaegerapi.New(jaegerapi.Options{Searcher: searcher, Metrics: s.store, Logger: log.With("component", "jaegerapi")})
 	otlpTraces := otlp.NewTraces(otlp.TracesOptions{
-		Store:           s.spans,
-		Observe:         s.catalog.Observe,
+		Store: spanSink,
+		Observe: func(batch []spans.Span) {
+			s.catalog.Observe(batch)
+			spanMetrics.Observe(batch)
+			s.graph.Observe(batch)
+		},
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes,
 		MaxSpans:        cfg.Limits.MaxSamplesPerRequest,
 		Metrics:         metrics,
@@ -335,6 +378,14 @@ func (s *Server) Run(ctx context.Context) error {
 	goLoop(&loops, "scrape", func() error { return s.scraper.Run(loopCtx) })
 	goLoop(&loops, "push", func() error { return s.push.Run(loopCtx) })
 	goLoop(&loops, "gather", func() error { return s.gather.Run(loopCtx) })
+	goLoop(&loops, "span store", func() error { return s.spans.Run(loopCtx) })
+	goLoop(&loops, "derived metrics", func() error { return s.derived.Run(loopCtx) })
+	goLoop(&loops, "service graph", func() error { return s.graph.Run(loopCtx) })
+	if s.sampler != nil {
+		// Stopping it decides and stores every trace still waiting; the
+		// span store closes after the loops.
+		goLoop(&loops, "tail sampling", func() error { return s.sampler.Run(loopCtx) })
+	}
 	goLoop(&loops, "limits sweep", func() error { s.sweep(loopCtx); return nil })
 
 	serveHTTP := func(srv *http.Server, ln net.Listener) func() error {
@@ -444,6 +495,13 @@ func (s *Server) sweep(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Info("dropped expired span parts", "parts", n)
 			}
+			if max := int64(s.cfg.Traces.RetentionSize); max > 0 {
+				if n, err := s.spans.DropToSize(max); err != nil {
+					s.log.Warn("cannot apply span size retention", "err", err)
+				} else if n > 0 {
+					s.log.Info("dropped span parts over traces.retention_size", "parts", n)
+				}
+			}
 		}
 	}
 }
@@ -519,4 +577,14 @@ func (s *Server) seedCatalog() {
 	if err := set.Err(); err != nil {
 		s.log.Warn("cannot seed the service catalog", "err", err)
 	}
+}
+
+// offerer hands spans to the tail sampler. The export is acknowledged once
+// the sampler holds them: with sampling on, spans awaiting a decision are
+// in memory only (README, "Limits today").
+type offerer struct{ s *sampling.Sampler }
+
+func (o offerer) Append(_ context.Context, rows []spans.Span) error {
+	o.s.Offer(rows)
+	return nil
 }

@@ -4,8 +4,9 @@
 // It is the in-process twin of a scrape: the same series a Prometheus
 // scraping /metrics would store, with the same target labels semantics
 // (the configured labels win; a clashing exposed label is kept as
-// exported_<name>), staleness markers for series that disappear, and
-// metadata. Going through HTTP instead would need the read token and TLS
+// exported_<name>), staleness markers for series that disappear,
+// metadata, and the exemplars of counters and histogram buckets (so the
+// trace exemplars of traces/spanmetrics reach the exemplar store). Going through HTTP instead would need the read token and TLS
 // settings of the listener and would spend CPU on text encoding for
 // nothing.
 package gather
@@ -97,12 +98,29 @@ func (g *Gatherer) GatherOnce(ctx context.Context) error {
 	var errs []error
 	for _, mf := range mfs {
 		opts := storage.AppendV2Options{MetricFamilyName: mf.GetName(), Metadata: family.Metadata(mf)}
-		err := family.Each(mf, g.labeler, func(s family.Sample) error {
+		// family.Each builds a sample's labels, through the labeler, just
+		// before handing the sample over; remembering the metric there
+		// tells which dto.Metric, and so which exemplars, a sample is of.
+		var cur *dto.Metric
+		labeler := func(b *labels.Builder, name string, m *dto.Metric) {
+			cur = m
+			g.labeler(b, name, m)
+		}
+		err := family.Each(mf, labeler, func(s family.Sample) error {
 			h := s.Labels.Hash()
 			if _, dup := seen[h]; dup {
 				return nil
 			}
-			if _, err := app.Append(0, s.Labels, 0, ts, s.V, s.H, s.FH, opts); err != nil {
+			opts.Exemplars = exemplarsOf(mf.GetType(), cur, s.Labels, ts)
+			_, err := app.Append(0, s.Labels, 0, ts, s.V, s.H, s.FH, opts)
+			var partial *storage.AppendPartialError
+			if err != nil && errors.As(err, &partial) {
+				// The sample is stored; only exemplars were refused (one
+				// older than the series' last), which the next round
+				// does not fix either.
+				err = nil
+			}
+			if err != nil {
 				// One bad series (a limit, a duplicate) must not cost the
 				// rest of the round.
 				if len(errs) < 3 {
