@@ -92,3 +92,99 @@ export function formatLabels(m: Labels): string {
     .map((k) => `${k}="${m[k]}"`);
   return rest.length ? `${name}{${rest.join(", ")}}` : name || "{}";
 }
+
+// Exemplars of the series an expression selects, as the Prometheus API
+// answers /api/v1/query_exemplars.
+export type ExemplarSeries = { seriesLabels: Labels; exemplars: { labels: Labels; value: string; timestamp: number }[] };
+
+export function queryExemplars(query: string, start: number, end: number, signal?: AbortSignal) {
+  return api<ExemplarSeries[]>("/api/v1/query_exemplars", { query, start: String(start), end: String(end) }, "POST", signal);
+}
+
+// exemplarTraceID is the trace an exemplar points at, under the label
+// names that instrumentations use for it.
+export function exemplarTraceID(l: Labels): string {
+  return l.trace_id ?? l.traceID ?? l.traceId ?? "";
+}
+
+// vigil calls Vigil's own JSON API (docs/traces-api.md), which answers
+// plain JSON and {"error": "..."} with a 4xx or 5xx status.
+export async function vigil<T>(path: string, params?: URLSearchParams, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = {};
+  const tok = getToken();
+  if (tok) headers.Authorization = `Bearer ${tok}`;
+  const qs = params?.toString();
+  let res: Response;
+  try {
+    res = await fetch(qs ? `${path}?${qs}` : path, { headers, signal });
+  } catch (e) {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new APIError(0, "unavailable", "cannot reach Vigil: " + (e as Error).message);
+  }
+  if (res.status === 401) {
+    unauthorizedListeners.forEach((f) => f());
+    throw new APIError(401, "unauthorized", "this Vigil needs a read token");
+  }
+  let j: T & { error?: string };
+  try {
+    j = await res.json();
+  } catch {
+    throw new APIError(res.status, "bad_response", `unexpected response (HTTP ${res.status})`);
+  }
+  if (!res.ok) {
+    const kind = res.status === 404 ? "not_found" : res.status === 400 ? "bad_data" : "error";
+    throw new APIError(res.status, kind, j.error ?? `HTTP ${res.status}`);
+  }
+  return j;
+}
+
+export type AttrValue = string | number | boolean | null | AttrValue[] | { [k: string]: AttrValue };
+export type Attrs = Record<string, AttrValue>;
+
+export interface SpanEvent {
+  timeUnixNano: string;
+  name: string;
+  attributes?: Attrs;
+}
+
+export interface SpanLink {
+  traceID: string;
+  spanID: string;
+  traceState?: string;
+  attributes?: Attrs;
+}
+
+export interface Span {
+  traceID: string;
+  spanID: string;
+  parentSpanID: string;
+  traceState?: string;
+  service: string;
+  name: string;
+  kind: string;
+  startTimeUnixNano: string;
+  durationNanos: number;
+  statusCode: string;
+  statusMessage?: string;
+  scope?: { name?: string; version?: string };
+  resource?: Attrs;
+  attributes?: Attrs;
+  events?: SpanEvent[];
+  links?: SpanLink[];
+}
+
+export interface TraceSummary {
+  traceID: string;
+  rootService: string;
+  rootName: string;
+  startTimeUnixNano: string;
+  durationNanos: number;
+  spanCount: number;
+  errorCount: number;
+  services: string[];
+}
+
+export const getTrace = (id: string, signal?: AbortSignal) => vigil<{ traceID: string; spans: Span[] }>(`/api/vigil/v1/traces/${encodeURIComponent(id)}`, undefined, signal);
+export const searchTraces = (p: URLSearchParams, signal?: AbortSignal) => vigil<{ traces: TraceSummary[] | null; nextCursor?: string }>("/api/vigil/v1/traces", p, signal);
+export const services = () => vigil<{ services: string[] | null }>("/api/vigil/v1/services");
+export const operations = (service: string) => vigil<{ operations: { name: string; kind: string }[] | null }>("/api/vigil/v1/operations", new URLSearchParams({ service }));

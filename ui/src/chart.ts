@@ -47,10 +47,23 @@ export function fromMatrix(r: MatrixResult, legend?: (m: Labels) => string): Ser
   }));
 }
 
+// An exemplar drawn on the chart: a sample that points at a trace.
+export interface Exemplar {
+  t: number; // Unix seconds
+  v: number;
+  traceID: string;
+  labels: Labels;
+  series: Labels;
+}
+
 export class LineChart {
   private plot?: uPlot;
   private ro: ResizeObserver;
   private series: Series[] = [];
+  private exemplars: Exemplar[] = [];
+  private range?: [number, number];
+  // onExemplarClick is called with the exemplar under a click, if any.
+  onExemplarClick?: (e: Exemplar) => void;
 
   constructor(
     private el: HTMLElement,
@@ -74,6 +87,7 @@ export class LineChart {
 
   set(series: Series[], range?: [number, number]) {
     this.series = series;
+    this.range = range;
     // Range query results share the step grid, so the union of their
     // timestamps aligns them; a missing point is a gap.
     const ts = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
@@ -108,7 +122,20 @@ export class LineChart {
       height: this.height,
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => (min === max ? [Math.min(0, min), max + 1] : [Math.min(0, min), max]) } },
+      scales: {
+        x: { time: true },
+        y: {
+          range: (_u, min, max) => {
+            // Exemplars outside the lines still get room on the chart.
+            for (const e of this.exemplars) {
+              min = Math.min(min, e.v);
+              max = Math.max(max, e.v);
+            }
+            return min === max ? [Math.min(0, min), max + 1] : [Math.min(0, min), max];
+          },
+        },
+      },
+      hooks: { draw: [(u) => this.drawExemplars(u)], ready: [(u) => this.attachExemplarEvents(u)] },
       axes: [{}, { values: (_u, vals) => vals.map((v) => formatValue(v, unit)), size: 86 }],
       series: [
         {},
@@ -134,6 +161,66 @@ export class LineChart {
     requestAnimationFrame(() => {
       if (!this.plot || n === 0 || (this.plot.cursor.left ?? -1) >= 0) return;
       this.plot.setLegend({ idx: n - 1 });
+    });
+  }
+
+  setExemplars(ex: Exemplar[]) {
+    this.exemplars = ex;
+    this.el.dataset.exemplars = String(ex.length);
+    // setData again so the y range takes the exemplars in.
+    if (this.plot) {
+      this.plot.setData(this.plot.data);
+      if (this.range) this.plot.setScale("x", { min: this.range[0], max: this.range[1] });
+    }
+  }
+
+  // Exemplars are diamonds over the lines, drawn after uPlot's own pass.
+  private drawExemplars(u: uPlot) {
+    if (!this.exemplars.length) return;
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const r = 5 * devicePixelRatio;
+    ctx.save();
+    ctx.fillStyle = "#f59e0b";
+    ctx.strokeStyle = "#78350f";
+    ctx.lineWidth = devicePixelRatio;
+    for (const e of this.exemplars) {
+      const x = u.valToPos(e.t, "x", true);
+      const y = u.valToPos(e.v, "y", true);
+      if (!(x >= left && x <= left + width && y >= top && y <= top + height)) continue;
+      ctx.beginPath();
+      ctx.moveTo(x, y - r);
+      ctx.lineTo(x + r, y);
+      ctx.lineTo(x, y + r);
+      ctx.lineTo(x - r, y);
+      ctx.closePath();
+      ctx.fill();
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  private exemplarAt(u: uPlot, ox: number, oy: number): Exemplar | undefined {
+    let best: Exemplar | undefined;
+    let bestD = 8 * 8;
+    for (const e of this.exemplars) {
+      const dx = u.valToPos(e.t, "x") - ox;
+      const dy = u.valToPos(e.v, "y") - oy;
+      if (dx * dx + dy * dy <= bestD) {
+        bestD = dx * dx + dy * dy;
+        best = e;
+      }
+    }
+    return best;
+  }
+
+  private attachExemplarEvents(u: uPlot) {
+    u.over.addEventListener("click", (ev) => {
+      const e = this.exemplarAt(u, ev.offsetX, ev.offsetY);
+      if (e) this.onExemplarClick?.(e);
+    });
+    u.over.addEventListener("mousemove", (ev) => {
+      u.over.style.cursor = this.exemplarAt(u, ev.offsetX, ev.offsetY) ? "pointer" : "";
     });
   }
 

@@ -1,11 +1,13 @@
 // Explore: a PromQL box with autocomplete, a range picker, a graph of the
 // range query and a table of the instant query. State lives in the URL so
 // a link reproduces the view.
-import { queryRange, queryInstant, metricNames, formatLabels, APIError, QueryResult } from "./api";
-import { LineChart, fromMatrix } from "./chart";
+import { queryRange, queryInstant, queryExemplars, exemplarTraceID, metricNames, formatLabels, APIError, QueryResult } from "./api";
+import { LineChart, fromMatrix, Exemplar, formatValue } from "./chart";
 import { h, errorBox } from "./dom";
+import { formatTime } from "./format";
+import { navigate } from "./router";
 
-const ranges: [string, number][] = [
+export const ranges: [string, number][] = [
   ["5m", 300],
   ["15m", 900],
   ["1h", 3600],
@@ -45,6 +47,7 @@ export function explorePage(root: HTMLElement): () => void {
   const info = h("div", { class: "info" });
   const graphEl = h("div", { id: "explore-chart" });
   const tableEl = h("div", { id: "explore-table" });
+  const exemplarsEl = h("div", { id: "explore-exemplars", hidden: "" });
 
   root.append(
     h("h1", {}, "Explore"),
@@ -52,14 +55,17 @@ export function explorePage(root: HTMLElement): () => void {
     error,
     h("div", { class: "tabs" }, graphTab, tableTab, info),
     graphEl,
+    exemplarsEl,
     tableEl,
   );
   const chart = new LineChart(graphEl, "none", 320);
+  chart.onExemplarClick = (e) => navigate(`/trace/${e.traceID}`);
 
   const showTab = () => {
     graphTab.classList.toggle("active", tab === "graph");
     tableTab.classList.toggle("active", tab === "table");
     graphEl.hidden = tab !== "graph";
+    exemplarsEl.hidden = tab !== "graph" || !exemplarsEl.childElementCount;
     tableEl.hidden = tab !== "table";
   };
   showTab();
@@ -180,6 +186,10 @@ export function explorePage(root: HTMLElement): () => void {
       ]);
       const series = range ? fromMatrix(range) : [];
       chart.set(series, [start, end]);
+      chart.setExemplars([]);
+      exemplarsEl.replaceChildren();
+      showTab();
+      if (range) loadExemplars(q, start, end, ctrl.signal);
       renderTable(tableEl, instant);
       const took = Math.round(performance.now() - began);
       info.textContent = `${series.length} series graphed · ${countRows(instant)} rows · ${took} ms`;
@@ -188,6 +198,27 @@ export function explorePage(root: HTMLElement): () => void {
       info.textContent = "";
       error.replaceChildren(errorBox(e as APIError));
     }
+  };
+  // Exemplars are extra: an expression without any, or one the exemplar
+  // API cannot answer, still graphs.
+  const loadExemplars = async (q: string, start: number, end: number, signal: AbortSignal) => {
+    let found: Exemplar[] = [];
+    try {
+      const r = await queryExemplars(q, start, end, signal);
+      for (const s of r ?? [])
+        for (const e of s.exemplars ?? []) {
+          const traceID = exemplarTraceID(e.labels ?? {});
+          const v = parseFloat(e.value);
+          if (traceID && Number.isFinite(v)) found.push({ t: e.timestamp, v, traceID, labels: e.labels, series: s.seriesLabels });
+        }
+    } catch {
+      return;
+    }
+    if (signal.aborted) return;
+    found = found.sort((a, b) => a.t - b.t);
+    chart.setExemplars(found);
+    renderExemplars(exemplarsEl, found);
+    showTab();
   };
   run.addEventListener("click", execute);
   rangeSel.addEventListener("change", execute);
@@ -206,6 +237,32 @@ export function explorePage(root: HTMLElement): () => void {
     ctrl.abort();
     chart.destroy();
   };
+}
+
+const MAX_LISTED_EXEMPLARS = 50;
+
+function renderExemplars(el: HTMLElement, ex: Exemplar[]) {
+  if (!ex.length) {
+    el.replaceChildren();
+    return;
+  }
+  const shown = ex.slice(-MAX_LISTED_EXEMPLARS).reverse();
+  const body = h("tbody");
+  for (const e of shown)
+    body.append(
+      h(
+        "tr",
+        { class: "exemplar" },
+        h("td", {}, formatTime(e.t * 1000)),
+        h("td", { class: "value" }, formatValue(e.v, "none")),
+        h("td", {}, h("a", { href: `/trace/${e.traceID}`, "data-route": "", class: "trace-id" }, e.traceID)),
+        h("td", { class: "labels" }, formatLabels(e.series)),
+      ),
+    );
+  el.replaceChildren(
+    h("h2", {}, `Exemplars (${ex.length}${ex.length > shown.length ? `, newest ${shown.length} listed` : ""})`),
+    h("table", { class: "results exemplars" }, h("thead", {}, h("tr", {}, h("th", {}, "Time"), h("th", {}, "Value"), h("th", {}, "Trace"), h("th", {}, "Series"))), body),
+  );
 }
 
 function countRows(r: QueryResult): number {

@@ -6,11 +6,29 @@ import { getToken, setToken, onUnauthorized } from "./api";
 import { h } from "./dom";
 import { homePage } from "./home";
 import { explorePage } from "./explore";
+import { tracesPage } from "./traces";
+import { tracePage } from "./trace";
+import { serviceMapPage } from "./servicemap";
+import { setRenderer } from "./router";
 
-const routes: Record<string, (root: HTMLElement) => () => void> = {
+type Page = (root: HTMLElement) => () => void;
+
+const routes: Record<string, Page> = {
   "/": homePage,
   "/explore": explorePage,
+  "/traces": tracesPage,
+  "/service-map": serviceMapPage,
 };
+
+// route finds the page for a path; /trace/{traceID} is the one route with
+// a parameter.
+function route(path: string): Page {
+  if (/^\/trace\/[^/]+$/.test(path)) return tracePage;
+  return routes[path] ?? notFound;
+}
+
+// The nav item that stays lit on pages under it.
+const section = (path: string) => (path.startsWith("/trace/") ? "/traces" : path);
 
 const app = document.getElementById("app")!;
 const main = h("main");
@@ -21,6 +39,8 @@ const nav = h(
   h("a", { href: "/", class: "brand", "data-route": "" }, "Vigil"),
   h("a", { href: "/", "data-route": "" }, "Home"),
   h("a", { href: "/explore", "data-route": "" }, "Explore"),
+  h("a", { href: "/traces", "data-route": "" }, "Traces"),
+  h("a", { href: "/service-map", "data-route": "" }, "Service map"),
   h("span", { class: "spacer" }),
   tokenLink,
 );
@@ -30,8 +50,8 @@ let cleanup: (() => void) | undefined;
 function render() {
   cleanup?.();
   main.replaceChildren();
-  const page = routes[location.pathname] ?? notFound;
-  nav.querySelectorAll("a[data-route]").forEach((a) => a.classList.toggle("active", (a as HTMLAnchorElement).pathname === location.pathname && !a.classList.contains("brand")));
+  const page = route(location.pathname);
+  nav.querySelectorAll("a[data-route]").forEach((a) => a.classList.toggle("active", (a as HTMLAnchorElement).pathname === section(location.pathname) && !a.classList.contains("brand")));
   cleanup = page(main);
   tokenLink.textContent = getToken() ? "Forget token" : "";
 }
@@ -41,11 +61,18 @@ function notFound(root: HTMLElement) {
   return () => {};
 }
 
-nav.addEventListener("click", (e) => {
+// Links marked data-route, in the nav or on a page, change the page
+// without reloading the bundle.
+setRenderer(render);
+document.addEventListener("click", (e) => {
   const a = (e.target as HTMLElement).closest("a[data-route]") as HTMLAnchorElement | null;
-  if (!a || e.metaKey || e.ctrlKey || e.shiftKey) return;
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || a.origin !== location.origin) return;
   e.preventDefault();
-  if (a.pathname !== location.pathname || location.search) history.pushState(null, "", a.pathname);
+  const to = a.pathname + a.search;
+  if (to !== location.pathname + location.search) {
+    history.pushState(null, "", to);
+    window.scrollTo(0, 0);
+  }
   render();
 });
 window.addEventListener("popstate", render);
