@@ -195,3 +195,24 @@ func TestDependencies(t *testing.T) {
 	}
 	call(t, h, "/api/dependencies?endTs=x", 400)
 }
+
+// FuzzParseQuery: Jaeger search parameters are refused or within bounds.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"service=a&lookback=2h&minDuration=1ms&limit=20", `service=a&tags=%7B%22error%22%3A%22true%22%7D`, "service=a&tag=span.kind:server&start=1&end=2", "service=a&limit=99999"} {
+		f.Add(s)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := parseQuery(v, now)
+		if err != nil {
+			return
+		}
+		if q.Service == "" || q.Limit <= 0 || q.Limit > search.MaxLimit || q.Start.IsZero() || q.End.IsZero() {
+			t.Fatalf("accepted %+v", q)
+		}
+	})
+}

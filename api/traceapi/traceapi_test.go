@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -151,4 +152,36 @@ func TestSearchAndCatalog(t *testing.T) {
 		t.Fatalf("operations = %+v", ops)
 	}
 	get(t, h, "/api/vigil/v1/nothing", 404, &e)
+}
+
+// FuzzParseQuery: any query string is either refused with an error or
+// yields a query within the documented bounds; it never panics.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"service=a&minDuration=1ms&maxDuration=2s&attr=k%3Dv&limit=5", "start=1.5&end=2", "start=2026-01-01T00:00:00Z", "minDuration=1d", "limit=-1", "attr==", "kind=SERVER&status=Error"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := ParseQuery(v)
+		if err != nil {
+			return
+		}
+		if q.Limit < 0 || q.Limit > search.MaxLimit {
+			t.Fatalf("limit %d out of bounds", q.Limit)
+		}
+		if q.MinDuration < 0 || q.MaxDuration < 0 || (q.MaxDuration > 0 && q.MinDuration > q.MaxDuration) {
+			t.Fatalf("durations %v..%v", q.MinDuration, q.MaxDuration)
+		}
+		if q.Kind != "" && !kinds[q.Kind] || q.Status != "" && !statuses[q.Status] {
+			t.Fatalf("kind %q status %q accepted", q.Kind, q.Status)
+		}
+		for k := range q.Attributes {
+			if k == "" {
+				t.Fatal("empty attribute key accepted")
+			}
+		}
+	})
 }
