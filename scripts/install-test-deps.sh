@@ -10,10 +10,15 @@ PIP_PACKAGES=(
   opentelemetry-api==1.45.1
   opentelemetry-sdk==1.45.1
   opentelemetry-exporter-otlp==1.45.1
+  # TestPythonFlaskTraces: zero-code instrumentation (opentelemetry-instrument
+  # comes with the distro); contrib 0.66b1 goes with SDK 1.45.1.
+  opentelemetry-distro==0.66b1
   opentelemetry-instrumentation-flask==0.66b1
   opentelemetry-instrumentation-requests==0.66b1
   structlog==26.1.0
-  flask
+  flask==3.1.3
+  werkzeug==3.1.8
+  requests==2.34.2
 )
 TELEMETRYGEN=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0
 APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager chromium curl)
@@ -46,7 +51,22 @@ else
   say "apt: everything present"
 fi
 
-if python3 -m pip show prometheus_client opentelemetry-sdk opentelemetry-exporter-otlp structlog >/dev/null 2>&1; then
+# True when every pinned package is installed at its pinned version.
+pip_pinned_present() {
+  python3 - "${PIP_PACKAGES[@]}" <<'PY'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for spec in sys.argv[1:]:
+    name, _, want = spec.partition("==")
+    try:
+        if want and version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PY
+}
+
+if pip_pinned_present; then
   say "pip: everything present"
 else
   say "pip: installing ${PIP_PACKAGES[*]}"
@@ -56,6 +76,10 @@ fi
 if [ -f e2e/ui/package-lock.json ] && [ ! -d e2e/ui/node_modules/playwright-core ]; then
   say "npm: installing e2e/ui (playwright-core)"
   (cd e2e/ui && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ ! -d e2e/duckdb/node_modules/@duckdb/node-api ]; then
+  say "npm: installing e2e/duckdb (@duckdb/node-api)"
+  (cd e2e/duckdb && npm ci --no-audit --no-fund --loglevel=error)
 fi
 if [ ! -d ui/node_modules/esbuild ]; then
   say "npm: installing ui (esbuild, uPlot)"
