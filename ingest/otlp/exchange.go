@@ -115,9 +115,13 @@ func (x *exchange) serveHTTP(w http.ResponseWriter, r *http.Request, signal stri
 		http.Error(w, fmt.Sprintf("unsupported Content-Type %q: use application/x-protobuf or application/json", mediaType), http.StatusUnsupportedMediaType)
 		return
 	}
-	body, code := x.readBody(r)
+	body, code, detail := x.readBody(r)
 	if code != 0 {
-		x.writeStatus(w, enc, code, x.bodyError(code))
+		msg := x.bodyError(code)
+		if detail != "" {
+			msg += ": " + detail
+		}
+		x.writeStatus(w, enc, code, msg)
 		return
 	}
 	out, err := handle(r.Context(), enc, body)
@@ -150,8 +154,9 @@ func (x *exchange) bodyError(status int) string {
 	}
 }
 
-// readBody returns the decompressed body, or the HTTP status to answer.
-func (x *exchange) readBody(r *http.Request) ([]byte, int) {
+// readBody returns the decompressed body, or the HTTP status to answer
+// and what went wrong.
+func (x *exchange) readBody(r *http.Request) ([]byte, int, string) {
 	limit := x.maxRequestBytes
 	var src io.Reader = http.MaxBytesReader(nil, r.Body, limit)
 	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))) {
@@ -160,14 +165,14 @@ func (x *exchange) readBody(r *http.Request) ([]byte, int) {
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			if isTooLarge(err) {
-				return nil, http.StatusRequestEntityTooLarge
+				return nil, http.StatusRequestEntityTooLarge, ""
 			}
-			return nil, http.StatusBadRequest
+			return nil, http.StatusBadRequest, "Content-Encoding is gzip but the body is not: " + err.Error()
 		}
 		defer zr.Close()
 		src = zr
 	default:
-		return nil, http.StatusUnsupportedMediaType
+		return nil, http.StatusUnsupportedMediaType, ""
 	}
 	var buf bytes.Buffer
 	// One byte more than the limit tells a body that is too large after
@@ -175,11 +180,11 @@ func (x *exchange) readBody(r *http.Request) ([]byte, int) {
 	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
 	switch {
 	case isTooLarge(err) || n > limit:
-		return nil, http.StatusRequestEntityTooLarge
+		return nil, http.StatusRequestEntityTooLarge, ""
 	case err != nil:
-		return nil, http.StatusBadRequest
+		return nil, http.StatusBadRequest, err.Error()
 	}
-	return buf.Bytes(), 0
+	return buf.Bytes(), 0, ""
 }
 
 func isTooLarge(err error) bool {

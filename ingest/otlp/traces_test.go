@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -12,7 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -221,4 +224,65 @@ func (spanSink) Append(_ context.Context, rows []spans.Span) error {
 		}
 	}
 	return nil
+}
+
+type fullStore struct{}
+
+func (fullStore) Append(context.Context, []spans.Span) error {
+	return fmt.Errorf("span store: %w (12 MiB free, need 256 MiB)", events.ErrDiskFull)
+}
+
+// Bad or unstorable trace exports get answers that name the problem, with
+// the status an OTLP exporter acts on: 4xx/InvalidArgument is final,
+// 503/Unavailable is retried.
+func TestTracesBadInput(t *testing.T) {
+	good, _ := ptraceotlp.NewExportRequestFromTraces(traceFixture()).MarshalProto()
+	st1, st2 := openSpans(t, t.TempDir()), openSpans(t, t.TempDir())
+	defer st1.Close()
+	defer st2.Close()
+	small := NewTraces(TracesOptions{Store: st1, MaxRequestBytes: 64, MaxSpans: 2})
+	for _, c := range []struct {
+		name     string
+		ct, enc  string
+		body     []byte
+		code     int
+		contains string
+	}{
+		{"oversized", "application/x-protobuf", "", good, 413, "64"},
+		{"oversized after gzip", "application/x-protobuf", "gzip", gz(good), 413, "64"},
+		{"not protobuf", "application/x-protobuf", "", []byte{0x0a, 0xff}, 400, "protobuf"},
+		{"not JSON", "application/json", "", []byte(`{"resourceSpans":[`), 400, "JSON"},
+		{"bad gzip", "application/x-protobuf", "gzip", []byte("plain"), 400, "gzip"},
+		{"unknown type", "text/plain", "", []byte("x"), 415, "application/x-protobuf"},
+	} {
+		resp := post(t, small, c.ct, c.enc, c.body)
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != c.code || !strings.Contains(string(body), c.contains) {
+			t.Errorf("%s: %d %q, want %d containing %q", c.name, resp.StatusCode, body, c.code, c.contains)
+		}
+	}
+
+	// More spans than allowed: refused whole with the limit named.
+	many := NewTraces(TracesOptions{Store: st2, MaxSpans: 1})
+	resp := post(t, many, "application/x-protobuf", "", good)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "max_samples_per_request") {
+		t.Errorf("too many spans: %d %q", resp.StatusCode, body)
+	}
+	_, err := many.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(traceFixture()))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "limit") {
+		t.Errorf("gRPC too many spans: %v", err)
+	}
+
+	// A full disk is the store's problem, not the client's: retryable.
+	full := NewTraces(TracesOptions{Store: fullStore{}})
+	resp = post(t, full, "application/x-protobuf", "", good)
+	body, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "free") {
+		t.Errorf("disk full: %d %q", resp.StatusCode, body)
+	}
+	_, err = full.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(traceFixture()))
+	if status.Code(err) != codes.Unavailable {
+		t.Errorf("gRPC disk full: %v", err)
+	}
 }
