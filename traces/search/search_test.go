@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -255,5 +256,67 @@ func TestCatalog(t *testing.T) {
 	}
 	if got := c.Operations("back", "server"); len(got) != 0 {
 		t.Fatalf("back server operations = %v", got)
+	}
+}
+
+// Compaction rewrites parts (and their summaries) and retention drops
+// them: the same queries must answer the same before and after a compact,
+// and expired traces must disappear.
+func TestCompactionAndRetentionKeepAnswers(t *testing.T) {
+	base := time.Now().Add(-20 * time.Minute).Truncate(time.Hour).Add(time.Minute)
+	if base.After(time.Now()) {
+		base = base.Add(-time.Hour)
+	}
+	rows := traces(30, base)
+	st := newStore(t, rows, "parts")
+	before := st.Stats().Parts
+	queries := []Query{
+		{Limit: 100},
+		{Service: "front", MinDuration: 10 * time.Millisecond, Limit: 100},
+		{Status: "error", Limit: 4},
+		{Attributes: map[string]string{"http.route": "/r1"}, Limit: 100},
+	}
+	answer := func() string {
+		t.Helper()
+		s := New(st, nil)
+		var out strings.Builder
+		for _, q := range queries {
+			q.Start, q.End = base.Add(-time.Minute), base.Add(time.Hour)
+			p, err := s.Search(context.Background(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range p.Traces {
+				fmt.Fprintf(&out, "%x %s %d %d %v|", tr.TraceID, tr.RootName, tr.SpanCount, tr.DurationNanos, tr.Services)
+				spans, err := s.Trace(context.Background(), tr.TraceID)
+				if err != nil || int64(len(spans)) != tr.SpanCount {
+					t.Fatalf("trace %x: %d spans, summary says %d (%v)", tr.TraceID, len(spans), tr.SpanCount, err)
+				}
+			}
+			fmt.Fprintf(&out, "next=%v\n", p.NextCursor != "")
+		}
+		return out.String()
+	}
+	want := answer()
+	if merged, err := st.Compact(); err != nil || merged == 0 {
+		t.Fatalf("compact merged %d parts: %v", merged, err)
+	}
+	if after := st.Stats().Parts; after >= before {
+		t.Fatalf("compaction left %d parts of %d", after, before)
+	}
+	if got := answer(); got != want {
+		t.Fatalf("after compaction:\n%s\nbefore:\n%s", got, want)
+	}
+
+	// Retention by age drops every part here: nothing is found any more.
+	if n, err := st.DropBefore(time.Now().UnixNano()); err != nil || n == 0 {
+		t.Fatalf("DropBefore dropped %d: %v", n, err)
+	}
+	s := New(st, nil)
+	if got, _ := s.Trace(context.Background(), id16(3)); len(got) != 0 {
+		t.Fatalf("expired trace still has %d spans", len(got))
+	}
+	if p, _ := s.Search(context.Background(), Query{Start: base.Add(-time.Minute), End: base.Add(time.Hour)}); len(p.Traces) != 0 {
+		t.Fatalf("expired traces still found: %d", len(p.Traces))
 	}
 }
