@@ -47,6 +47,7 @@ import (
 	"github.com/vigilhq/vigil/ingest/push"
 	"github.com/vigilhq/vigil/ingest/remotewrite"
 	"github.com/vigilhq/vigil/ingest/scrape"
+	"github.com/vigilhq/vigil/ingest/zipkin"
 	"github.com/vigilhq/vigil/limits"
 	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/metricstore"
@@ -260,13 +261,22 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	searcher := search.New(s.spans, s.catalog)
 	traceAPI := traceapi.New(searcher, log.With("component", "traceapi"))
 	jaeger := jaegerapi.New(jaegerapi.Options{Searcher: searcher, Metrics: s.store, Logger: log.With("component", "jaegerapi")})
+	observeSpans := func(batch []spans.Span) {
+		s.catalog.Observe(batch)
+		spanMetrics.Observe(batch)
+		s.graph.Observe(batch)
+	}
+	zipkinSpans := zipkin.New(zipkin.Options{
+		Store:           spanSink,
+		Observe:         observeSpans,
+		MaxRequestBytes: cfg.Limits.MaxRequestBytes,
+		MaxSpans:        cfg.Limits.MaxSamplesPerRequest,
+		Metrics:         metrics,
+		Logger:          log.With("component", "zipkin"),
+	})
 	otlpTraces := otlp.NewTraces(otlp.TracesOptions{
-		Store: spanSink,
-		Observe: func(batch []spans.Span) {
-			s.catalog.Observe(batch)
-			spanMetrics.Observe(batch)
-			s.graph.Observe(batch)
-		},
+		Store:           spanSink,
+		Observe:         observeSpans,
 		MaxRequestBytes: cfg.Limits.MaxRequestBytes,
 		MaxSpans:        cfg.Limits.MaxSamplesPerRequest,
 		Metrics:         metrics,
@@ -285,6 +295,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/write", tokens.RequireWrite(rw))
 	mux.Handle("/api/v1/otlp/v1/metrics", tokens.RequireWrite(otlpMetrics))
+	mux.Handle("/api/v2/spans", tokens.RequireWrite(zipkinSpans))
 	mux.Handle("/metrics/job/", tokens.RequireWrite(s.push))
 	mux.Handle("/metrics/job@base64/", tokens.RequireWrite(s.push))
 	mux.Handle("/api/v1/", tokens.RequireRead(s.api))
