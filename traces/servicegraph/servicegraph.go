@@ -39,6 +39,7 @@ import (
 
 	"github.com/vigilhq/vigil/storage/spans"
 	"github.com/vigilhq/vigil/traces/spanmetrics"
+	"github.com/vigilhq/vigil/traces/tracehist"
 )
 
 // Connection types, as Tempo labels them.
@@ -153,7 +154,7 @@ type seriesKey struct {
 
 type edge struct {
 	total, failed  uint64
-	server, client histogram
+	server, client tracehist.Histogram
 	lastSeen       int64
 }
 
@@ -293,7 +294,7 @@ func peerOf(sp *spans.Span) string {
 
 // measuredBy is the server side of an edge to an uninstrumented node: the
 // client's measurement is the only one there is, and Grafana's service
-// graph reads a node's latency from the server histogram.
+// graph reads a node's latency from the server tracehist.Histogram.
 func measuredBy(client half, node string) half {
 	client.service = node
 	return client
@@ -315,7 +316,7 @@ func (g *Graph) completeLocked(now time.Time, client, server *half, connection s
 		// The names point into request buffers; a long-lived series must
 		// not pin them.
 		k.client, k.server = strings.Clone(k.client), strings.Clone(k.server)
-		e = &edge{client: newHistogram(g.o.Buckets), server: newHistogram(g.o.Buckets)}
+		e = &edge{client: tracehist.New(g.o.Buckets), server: tracehist.New(g.o.Buckets)}
 		g.series[k] = e
 	}
 	e.total++
@@ -325,10 +326,10 @@ func (g *Graph) completeLocked(now time.Time, client, server *half, connection s
 	// The user measured nothing: its side gets no sample, where Tempo
 	// would record a zero latency that drags quantiles down.
 	if !client.virtual {
-		e.client.observe(g.o.Buckets, client.seconds, client.traceID, client.end)
+		e.client.Observe(g.o.Buckets, client.seconds, client.traceID, client.end)
 	}
 	if !server.virtual {
-		e.server.observe(g.o.Buckets, server.seconds, server.traceID, server.end)
+		e.server.Observe(g.o.Buckets, server.seconds, server.traceID, server.end)
 	}
 	e.lastSeen = now.UnixNano()
 }
@@ -433,13 +434,13 @@ func (g *Graph) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. Edges without requests for
 // StaleAfter are removed and no longer reported, so the gatherer marks
-// their series stale. A latency histogram is reported once it has a
+// their series stale. A latency tracehist.Histogram is reported once it has a
 // sample: an edge from the user has no client side.
 func (g *Graph) Collect(ch chan<- prometheus.Metric) {
 	type snap struct {
 		k              seriesKey
 		total, failed  uint64
-		server, client histogram
+		server, client tracehist.Histogram
 	}
 	now := g.o.Now()
 	g.mu.Lock()
@@ -449,7 +450,7 @@ func (g *Graph) Collect(ch chan<- prometheus.Metric) {
 			delete(g.series, k)
 			continue
 		}
-		snaps = append(snaps, snap{k: k, total: e.total, failed: e.failed, server: e.server.clone(), client: e.client.clone()})
+		snaps = append(snaps, snap{k: k, total: e.total, failed: e.failed, server: e.server.Clone(), client: e.client.Clone()})
 	}
 	unpaired, dropped := g.unpaired, g.dropped
 	g.mu.Unlock()
@@ -460,11 +461,11 @@ func (g *Graph) Collect(ch chan<- prometheus.Metric) {
 		lv := []string{s.k.client, s.k.server, s.k.connection}
 		ch <- prometheus.MustNewConstMetric(g.totalDesc, prometheus.CounterValue, float64(s.total), lv...)
 		ch <- prometheus.MustNewConstMetric(g.failedDesc, prometheus.CounterValue, float64(s.failed), lv...)
-		if s.server.count > 0 {
-			ch <- histogramMetric{desc: g.serverDesc, labels: prometheus.MakeLabelPairs(g.serverDesc, lv), h: s.server.dto(g.o.Buckets)}
+		if s.server.Count() > 0 {
+			ch <- tracehist.Metric{D: g.serverDesc, Labels: prometheus.MakeLabelPairs(g.serverDesc, lv), H: s.server.DTO(g.o.Buckets)}
 		}
-		if s.client.count > 0 {
-			ch <- histogramMetric{desc: g.clientDesc, labels: prometheus.MakeLabelPairs(g.clientDesc, lv), h: s.client.dto(g.o.Buckets)}
+		if s.client.Count() > 0 {
+			ch <- tracehist.Metric{D: g.clientDesc, Labels: prometheus.MakeLabelPairs(g.clientDesc, lv), H: s.client.DTO(g.o.Buckets)}
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(g.unpairedDesc, prometheus.CounterValue, float64(unpaired[sideClient]), "client")
@@ -475,5 +476,5 @@ func (g *Graph) Collect(ch chan<- prometheus.Metric) {
 
 var (
 	_ prometheus.Collector = (*Graph)(nil)
-	_ prometheus.Metric    = histogramMetric{}
+	_ prometheus.Metric    = tracehist.Metric{}
 )

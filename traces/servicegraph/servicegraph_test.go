@@ -234,16 +234,16 @@ func TestLatencyAndExemplars(t *testing.T) {
 }
 
 // The user has no client measurement; its edge has only a server
-// histogram, so quantiles are not dragged to zero.
+// tracehist.Histogram, so quantiles are not dragged to zero.
 func TestUserEdgeHasNoClientHistogram(t *testing.T) {
 	g := New(Options{})
 	g.Observe([]spans.Span{span(1, 1, 0, "web", "server")})
 	got := gather(t, g)
 	if _, ok := got["traces_service_graph_request_client_seconds"+edgeID("user", "web", "virtual_node")]; ok {
-		t.Errorf("user edge has a client histogram")
+		t.Errorf("user edge has a client tracehist.Histogram")
 	}
 	if h := got["traces_service_graph_request_server_seconds"+edgeID("user", "web", "virtual_node")].GetHistogram(); h.GetSampleCount() != 1 {
-		t.Errorf("user edge server histogram count = %d, want 1", h.GetSampleCount())
+		t.Errorf("user edge server tracehist.Histogram count = %d, want 1", h.GetSampleCount())
 	}
 }
 
@@ -284,7 +284,7 @@ func TestExpiry(t *testing.T) {
 	}
 	// The virtual node's latency is the client's measurement.
 	if h := got["traces_service_graph_request_server_seconds"+edgeID("web", "stripe", "virtual_node")].GetHistogram(); h.GetSampleCount() != 1 || h.GetSampleSum() != 0.001 {
-		t.Errorf("virtual node server histogram = %d/%v, want 1/0.001", h.GetSampleCount(), h.GetSampleSum())
+		t.Errorf("virtual node server tracehist.Histogram = %d/%v, want 1/0.001", h.GetSampleCount(), h.GetSampleSum())
 	}
 	// A server span arriving after its client expired pairs no more.
 	g.Observe([]spans.Span{span(1, 2, 1, "stripe-mock", "server")})
@@ -457,7 +457,7 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("edges = %v, want %d web->api", e, workers*traces)
 	}
 	if h := got["traces_service_graph_request_server_seconds"+edgeID("web", "api", "")].GetHistogram(); h.GetSampleCount() != workers*traces {
-		t.Errorf("server histogram count = %d, want %d", h.GetSampleCount(), workers*traces)
+		t.Errorf("server tracehist.Histogram count = %d, want %d", h.GetSampleCount(), workers*traces)
 	}
 	if n := g.pendingLen(); n != 0 {
 		t.Errorf("%d pending after all pairs arrived", n)

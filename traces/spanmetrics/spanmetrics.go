@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigilhq/vigil/storage/spans"
+	"github.com/vigilhq/vigil/traces/tracehist"
 )
 
 // DefaultBuckets are Tempo's metrics-generator default latency buckets in
@@ -28,7 +29,7 @@ var DefaultBuckets = prometheus.ExponentialBuckets(0.002, 2, 14)
 
 // Options configures Metrics.
 type Options struct {
-	// Buckets are the latency histogram's upper bounds in seconds,
+	// Buckets are the latency tracehist.Histogram's upper bounds in seconds,
 	// ascending; nil means DefaultBuckets.
 	Buckets []float64
 	// MaxSeries bounds the number of label sets (service, span name, kind,
@@ -72,7 +73,7 @@ type key struct {
 type series struct {
 	mu       sync.Mutex
 	calls    uint64
-	latency  histogram
+	latency  tracehist.Histogram
 	lastSeen int64 // unix nanoseconds of the last Observe that touched it
 }
 
@@ -167,7 +168,7 @@ func (m *Metrics) Observe(batch []spans.Span) {
 		d := max(sp.DurationNanos, 0)
 		s.mu.Lock()
 		s.calls++
-		s.latency.observe(bounds, float64(d)/1e9, sp.TraceID, sp.Start.Add(time.Duration(d)))
+		s.latency.Observe(bounds, float64(d)/1e9, sp.TraceID, sp.Start.Add(time.Duration(d)))
 		s.lastSeen = now
 		s.mu.Unlock()
 	}
@@ -190,7 +191,7 @@ func (m *Metrics) add(k key, now int64) *series {
 	k.service, k.name = strings.Clone(k.service), strings.Clone(k.name)
 	// lastSeen is set now so a Collect between add and the caller's update
 	// cannot take the new series for stale.
-	s := &series{latency: newHistogram(m.o.Buckets), lastSeen: now}
+	s := &series{latency: tracehist.New(m.o.Buckets), lastSeen: now}
 	m.series[k] = s
 	return s
 }
@@ -209,7 +210,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	type snap struct {
 		k       key
 		calls   uint64
-		latency histogram
+		latency tracehist.Histogram
 	}
 	var cutoff int64
 	if m.o.StaleAfter > 0 {
@@ -223,7 +224,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if s.lastSeen < cutoff {
 			stale = append(stale, k)
 		} else {
-			snaps = append(snaps, snap{k: k, calls: s.calls, latency: s.latency.clone()})
+			snaps = append(snaps, snap{k: k, calls: s.calls, latency: s.latency.Clone()})
 		}
 		s.mu.Unlock()
 	}
@@ -252,12 +253,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		sn := &snaps[i]
 		lv := []string{sn.k.service, sn.k.name, kindNames[sn.k.kind], statusNames[sn.k.status]}
 		ch <- prometheus.MustNewConstMetric(m.callsDesc, prometheus.CounterValue, float64(sn.calls), lv...)
-		ch <- histogramMetric{desc: m.latencyDesc, labels: prometheus.MakeLabelPairs(m.latencyDesc, lv), h: sn.latency.dto(m.o.Buckets)}
+		ch <- tracehist.Metric{D: m.latencyDesc, Labels: prometheus.MakeLabelPairs(m.latencyDesc, lv), H: sn.latency.DTO(m.o.Buckets)}
 	}
 	ch <- prometheus.MustNewConstMetric(m.droppedDesc, prometheus.CounterValue, float64(m.dropped.Load()))
 }
 
 var (
 	_ prometheus.Collector = (*Metrics)(nil)
-	_ prometheus.Metric    = histogramMetric{}
+	_ prometheus.Metric    = tracehist.Metric{}
 )

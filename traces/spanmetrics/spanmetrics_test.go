@@ -110,7 +110,7 @@ func TestCallsAndLabels(t *testing.T) {
 			t.Errorf("latency%s sum = %v, want %v", c.series, lat.GetSampleSum(), c.want*0.001)
 		}
 	}
-	// 7 label sets, each a counter and a histogram, plus the drop counter.
+	// 7 label sets, each a counter and a tracehist.Histogram, plus the drop counter.
 	if len(got) != 15 {
 		t.Errorf("got %d series, want 15: %v", len(got), keys(got))
 	}
@@ -119,7 +119,7 @@ func TestCallsAndLabels(t *testing.T) {
 	}
 }
 
-// cumulative returns the histogram's cumulative count per upper bound.
+// cumulative returns the tracehist.Histogram's cumulative count per upper bound.
 func cumulative(h *dto.Histogram) map[float64]uint64 {
 	out := map[float64]uint64{}
 	for _, b := range h.GetBucket() {

@@ -1,4 +1,7 @@
-package servicegraph
+// Package tracehist is the latency histogram of the derived trace metrics
+// (traces/spanmetrics, traces/servicegraph): classic buckets, each with
+// the latest span that fell in it as a trace_id exemplar.
+package tracehist
 
 import (
 	"encoding/hex"
@@ -11,16 +14,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// histogram is a classic histogram with the most recent exemplar of each
+// Histogram is a classic histogram with the most recent exemplar of each
 // bucket. It is not safe for concurrent use; its owner locks.
-//
-// It is a copy of traces/spanmetrics's: the two packages share no
-// internal package, and thirty lines are cheaper than a public type.
 //
 // client_golang's HistogramVec is not used because it keeps one exemplar
 // only when asked per observation with a freshly allocated label map, and
-// its series cannot be bounded or expired without a second index.
-type histogram struct {
+// its series cannot be bounded or expired without a second index; a plain
+// struct under the series' own lock costs nothing per span.
+type Histogram struct {
 	counts []uint64   // per bucket, not cumulative; the last is +Inf
 	ex     []exemplar // the latest exemplar that fell in each bucket
 	sum    float64
@@ -33,12 +34,13 @@ type exemplar struct {
 	ts      time.Time
 }
 
-func newHistogram(bounds []float64) histogram {
-	return histogram{counts: make([]uint64, len(bounds)+1), ex: make([]exemplar, len(bounds)+1)}
+// New returns an empty histogram for bounds (ascending upper bounds).
+func New(bounds []float64) Histogram {
+	return Histogram{counts: make([]uint64, len(bounds)+1), ex: make([]exemplar, len(bounds)+1)}
 }
 
-// observe records v (seconds). bounds are the upper bounds, ascending.
-func (h *histogram) observe(bounds []float64, v float64, traceID [16]byte, ts time.Time) {
+// Observe records v (seconds). bounds are the upper bounds, ascending.
+func (h *Histogram) Observe(bounds []float64, v float64, traceID [16]byte, ts time.Time) {
 	// The first bound >= v is the bucket, as Prometheus's le is inclusive.
 	i := sort.SearchFloat64s(bounds, v)
 	h.counts[i]++
@@ -47,10 +49,10 @@ func (h *histogram) observe(bounds []float64, v float64, traceID [16]byte, ts ti
 	h.ex[i] = exemplar{traceID: traceID, value: v, ts: ts}
 }
 
-// clone copies h so it can be written out after the owner's lock is
+// Clone copies h so it can be written out after the owner's lock is
 // released.
-func (h *histogram) clone() histogram {
-	return histogram{
+func (h *Histogram) Clone() Histogram {
+	return Histogram{
 		counts: append([]uint64(nil), h.counts...),
 		ex:     append([]exemplar(nil), h.ex...),
 		sum:    h.sum,
@@ -58,9 +60,9 @@ func (h *histogram) clone() histogram {
 	}
 }
 
-// dto renders h as the protobuf form with cumulative buckets, including an
+// DTO renders h as the protobuf form with cumulative buckets, including an
 // explicit +Inf bucket so the exemplars of the slowest spans are kept too.
-func (h *histogram) dto(bounds []float64) *dto.Histogram {
+func (h *Histogram) DTO(bounds []float64) *dto.Histogram {
 	out := &dto.Histogram{SampleCount: &h.count, SampleSum: &h.sum, Bucket: make([]*dto.Bucket, 0, len(h.counts))}
 	var cum uint64
 	for i, c := range h.counts {
@@ -82,20 +84,23 @@ func (h *histogram) dto(bounds []float64) *dto.Histogram {
 	return out
 }
 
-// histogramMetric is a prometheus.Metric for a histogram snapshot.
+// Metric is a prometheus.Metric for a histogram snapshot.
 // client_golang's NewConstHistogram plus NewMetricWithExemplars would do
 // the same with a map allocation per series and a second search for each
 // exemplar's bucket.
-type histogramMetric struct {
-	desc   *prometheus.Desc
-	labels []*dto.LabelPair
-	h      *dto.Histogram
+type Metric struct {
+	D      *prometheus.Desc
+	Labels []*dto.LabelPair
+	H      *dto.Histogram
 }
 
-func (m histogramMetric) Desc() *prometheus.Desc { return m.desc }
+func (m Metric) Desc() *prometheus.Desc { return m.D }
 
-func (m histogramMetric) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	out.Histogram = m.h
+func (m Metric) Write(out *dto.Metric) error {
+	out.Label = m.Labels
+	out.Histogram = m.H
 	return nil
 }
+
+// Count is the number of observations.
+func (h *Histogram) Count() uint64 { return h.count }
