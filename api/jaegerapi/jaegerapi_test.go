@@ -13,36 +13,13 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
-	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/metricstore"
 	"github.com/vigilhq/vigil/storage/spans"
 	"github.com/vigilhq/vigil/traces/search"
+	"github.com/vigilhq/vigil/traces/search/searchtest"
 )
 
 type memStore []spans.Span
-
-// store puts rows in a real span store, half in a part and half in the head.
-func store(t *testing.T, rows memStore) *events.Store[spans.Span] {
-	t.Helper()
-	st, err := events.Open(events.Options[spans.Span]{Dir: t.TempDir(), Schema: spans.Schema, Compare: spans.Compare, Extra: spans.SummaryExtra, MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	half := len(rows) / 2
-	if half > 0 {
-		if err := st.Append(context.Background(), rows[:half]); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Cut(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Append(context.Background(), rows[half:]); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 type envelope struct {
 	Data   json.RawMessage `json:"data"`
@@ -76,7 +53,7 @@ func TestTracesInJaegerShape(t *testing.T) {
 	child := spans.Span{TraceID: root.TraceID, SpanID: [8]byte{2}, ParentSpanID: [8]byte{1}, Service: "db", Name: "select", Kind: "internal",
 		Start: now.Add(-time.Minute + time.Millisecond), DurationNanos: 1000, StatusCode: "ok"}
 	st := memStore{root, child}
-	s := search.New(store(t, st), nil)
+	s := search.New(searchtest.Store(t, st), nil)
 	s.Catalog().Observe(st)
 	h := New(Options{Searcher: s})
 
@@ -183,7 +160,7 @@ func TestDependencies(t *testing.T) {
 	if err := app.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Searcher: search.New(store(t, nil), nil), Metrics: st})
+	h := New(Options{Searcher: search.New(searchtest.Store(t, nil), nil), Metrics: st})
 	e := call(t, h, "/api/dependencies?endTs="+strconv.FormatInt(now.UnixMilli(), 10)+"&lookback="+strconv.FormatInt(time.Hour.Milliseconds(), 10), 200)
 	var deps []Dependency
 	if err := json.Unmarshal(e.Data, &deps); err != nil {

@@ -1,7 +1,6 @@
 package traceapi
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,35 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/spans"
 	"github.com/vigilhq/vigil/traces/search"
+	"github.com/vigilhq/vigil/traces/search/searchtest"
 )
 
 type memStore []spans.Span
-
-// store puts rows in a real span store, half in a part and half in the head.
-func store(t *testing.T, rows memStore) *events.Store[spans.Span] {
-	t.Helper()
-	st, err := events.Open(events.Options[spans.Span]{Dir: t.TempDir(), Schema: spans.Schema, Compare: spans.Compare, Extra: spans.SummaryExtra, MinFreeBytes: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	half := len(rows) / 2
-	if half > 0 {
-		if err := st.Append(context.Background(), rows[:half]); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Cut(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.Append(context.Background(), rows[half:]); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
 
 func fixture(now time.Time) memStore {
 	tid := [16]byte{0x5b, 0x8e, 15: 0x0c}
@@ -71,7 +47,7 @@ func get(t *testing.T, h http.Handler, url string, wantCode int, into any) {
 
 func TestTraceByID(t *testing.T) {
 	now := time.Now()
-	s := search.New(store(t, fixture(now)), nil)
+	s := search.New(searchtest.Store(t, fixture(now)), nil)
 	h := New(s, nil)
 	var got struct {
 		TraceID string `json:"traceID"`
@@ -106,7 +82,7 @@ func TestTraceByID(t *testing.T) {
 func TestSearchAndCatalog(t *testing.T) {
 	now := time.Now()
 	st := fixture(now)
-	s := search.New(store(t, st), nil)
+	s := search.New(searchtest.Store(t, st), nil)
 	s.Catalog().Observe(st)
 	h := New(s, nil)
 	var res struct {
