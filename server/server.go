@@ -142,6 +142,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			// Each part carries its trace summaries, so search and lookups
 			// by id skip parts without reading spans.
 			Extra:        spans.SummaryExtra,
+			Codec:        &events.Codec[spans.Span]{Append: spans.AppendBatch, Decode: spans.DecodeBatch},
 			MinFreeBytes: int64(cfg.Traces.MinFreeDisk),
 			Logger:       log.With("component", "spans"),
 		})

@@ -226,7 +226,7 @@ func (s *Store[T]) merge(group []*partRef) error {
 			pos = &parts.WALPos{Segment: w.Segment, Offset: w.Offset}
 		}
 	}
-	slices.SortStableFunc(rows, func(a, b T) int { return s.o.Compare(&a, &b) })
+	rows = sortRows(rows, s.o.Compare)
 	p, err := s.writePart(rows, parts.WriteOptions{WAL: pos, Replaces: ids, Level: level + 1})
 	if err != nil {
 		return fmt.Errorf("cannot write compacted part: %w", err)

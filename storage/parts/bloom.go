@@ -26,19 +26,34 @@ type bloom struct {
 }
 
 func newBloomOf(tokens []string, fp float64) *bloom {
-	n := max(len(tokens), 1)
+	hashes := make([]uint64, len(tokens))
+	for i, t := range tokens {
+		hashes[i] = xxhash.Sum64String(t)
+	}
+	return newBloomOfHashes(hashes, fp)
+}
+
+// newBloomOfHashes builds a bloom of tokens given by their xxhash64.
+func newBloomOfHashes(hashes []uint64, fp float64) *bloom {
+	n := max(len(hashes), 1)
 	m := int(math.Ceil(-float64(n) * math.Log(fp) / (math.Ln2 * math.Ln2)))
 	words := max((m+63)/64, 1)
 	k := uint8(max(1, min(16, int(math.Round(float64(words*64)/float64(n)*math.Ln2)))))
 	b := &bloom{k: k, bits: make([]uint64, words)}
-	for _, t := range tokens {
-		b.add(t)
+	for _, h := range hashes {
+		b.probesHash(h, func(bit uint64) bool {
+			b.bits[bit/64] |= 1 << (bit % 64)
+			return true
+		})
 	}
 	return b
 }
 
 func (b *bloom) probes(token string, f func(bit uint64) bool) bool {
-	h := xxhash.Sum64String(token)
+	return b.probesHash(xxhash.Sum64String(token), f)
+}
+
+func (b *bloom) probesHash(h uint64, f func(bit uint64) bool) bool {
 	h1, h2 := h&0xffffffff, h>>32
 	m := uint64(len(b.bits)) * 64
 	for i := uint64(0); i < uint64(b.k); i++ {

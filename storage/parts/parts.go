@@ -37,10 +37,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 )
@@ -191,16 +193,20 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 				return err
 			}
 			rg := RowGroup{Rows: int64(len(group)), MinTime: s.Time(&group[0]), MaxTime: s.Time(&group[0])}
-			var tokens []string
+			var tokens []uint64
 			for i := range group {
 				t := s.Time(&group[i])
 				rg.MinTime, rg.MaxTime = min(rg.MinTime, t), max(rg.MaxTime, t)
 				if s.Tokens != nil {
-					s.Tokens(&group[i], func(tok string) { tokens = append(tokens, tok) })
+					s.Tokens(&group[i], func(tok string) { tokens = append(tokens, xxhash.Sum64String(tok)) })
 				}
 			}
 			if s.Tokens != nil {
-				blooms = append(blooms, newBloomOf(tokens, o.BloomFalsePositive))
+				// Sized by distinct tokens: a span's service or route
+				// repeats in every row, and each repeat would cost bits.
+				slices.Sort(tokens)
+				tokens = slices.Compact(tokens)
+				blooms = append(blooms, newBloomOfHashes(tokens, o.BloomFalsePositive))
 			}
 			meta.RowGroups = append(meta.RowGroups, rg)
 		}
