@@ -162,6 +162,17 @@ try {
     await page.waitForURL((u) => u.pathname === "/traces" && u.searchParams.get("service") === "payments", { timeout: 10_000 });
     await page.waitForSelector(row, { timeout: 15_000 });
   });
+  await step("explore: an exemplar of the span-latency histogram opens its trace", async () => {
+    const q = encodeURIComponent('traces_spanmetrics_latency_bucket{service="payments"}');
+    await page.goto(`${base}/explore?q=${q}&range=1h&tab=graph`, { waitUntil: "load" });
+    const link = "#explore-exemplars tr.exemplar a.trace-id";
+    await page.waitForSelector(link, { timeout: 30_000 });
+    const id = await page.textContent(`${link} >> nth=0`);
+    expect(/^[0-9a-f]{32}$/.test(id), `exemplar trace id ${JSON.stringify(id)}`);
+    await page.click(`${link} >> nth=0`);
+    await page.waitForURL(`**/trace/${id}`, { timeout: 10_000 });
+    await page.waitForSelector(".waterfall .span-row", { timeout: 15_000 });
+  });
 } finally {
   await context.close();
   fs.rmSync(userDataDir, { recursive: true, force: true });
