@@ -141,8 +141,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			Compare: spans.Compare,
 			// Each part carries its trace summaries, so search and lookups
 			// by id skip parts without reading spans.
-			Extra:        spans.SummaryExtra,
-			Codec:        &events.Codec[spans.Span]{Append: spans.AppendBatch, Decode: spans.DecodeBatch},
+			Extra: spans.SummaryExtra,
+			Codec: &events.Codec[spans.Span]{Append: spans.AppendBatch, Decode: spans.DecodeBatch},
+			// A merge holds its rows in memory (about 1 KB a span with its
+			// maps); parts past this size gain nothing on disk, as the
+			// row group (8192 rows) is the unit of compression.
+			MaxPartRows:  500_000,
 			MinFreeBytes: int64(cfg.Traces.MinFreeDisk),
 			Logger:       log.With("component", "spans"),
 		})
