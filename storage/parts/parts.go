@@ -516,3 +516,105 @@ func Recover(dir string) ([]string, error) {
 	sort.Strings(parts)
 	return parts, nil
 }
+
+// Data is a part's open data file, for reading single columns or a few
+// rows, which costs far less than decoding whole rows of a row group.
+type Data struct {
+	p    *Part
+	f    *os.File
+	file *parquet.File
+}
+
+// OpenData opens the part's data file. Close it when done.
+func (p *Part) OpenData() (*Data, error) {
+	f, err := os.Open(filepath.Join(p.Dir, dataFile))
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("part %s: %w", p.Dir, err)
+	}
+	return &Data{p: p, f: f, file: pf}, nil
+}
+
+// Close closes the file.
+func (d *Data) Close() error { return d.f.Close() }
+
+func (d *Data) group(g int) (parquet.RowGroup, error) {
+	rgs := d.file.RowGroups()
+	if g < 0 || g >= len(rgs) {
+		return nil, fmt.Errorf("part %s has no row group %d", d.p.Dir, g)
+	}
+	return rgs[g], nil
+}
+
+// ReadColumn calls fn with the values of a top-level column of row group
+// g in row order, a page at a time. The values (and byte arrays in them)
+// are only valid during the call.
+func (d *Data) ReadColumn(g int, column string, fn func(vals []parquet.Value)) error {
+	rg, err := d.group(g)
+	if err != nil {
+		return err
+	}
+	leaf, ok := d.file.Schema().Lookup(column)
+	if !ok {
+		return fmt.Errorf("part %s has no column %q", d.p.Dir, column)
+	}
+	pages := rg.ColumnChunks()[leaf.ColumnIndex].Pages()
+	defer pages.Close()
+	buf := make([]parquet.Value, 1024)
+	for {
+		pg, err := pages.ReadPage()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("part %s row group %d column %s: %w", d.p.Dir, g, column, err)
+		}
+		vr := pg.Values()
+		for {
+			n, err := vr.ReadValues(buf)
+			if n > 0 {
+				fn(buf[:n])
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				parquet.Release(pg)
+				return fmt.Errorf("part %s row group %d column %s: %w", d.p.Dir, g, column, err)
+			}
+		}
+		parquet.Release(pg)
+	}
+}
+
+// ReadRows returns rows [from, to) of row group g.
+func ReadRows[T any](d *Data, g int, from, to int64) ([]T, error) {
+	rg, err := d.group(g)
+	if err != nil {
+		return nil, err
+	}
+	to = min(to, rg.NumRows())
+	if from >= to {
+		return nil, nil
+	}
+	r := parquet.NewGenericRowGroupReader[T](rg)
+	defer r.Close()
+	if err := r.SeekToRow(from); err != nil {
+		return nil, fmt.Errorf("part %s row group %d: %w", d.p.Dir, g, err)
+	}
+	buf := make([]T, to-from)
+	n, err := r.Read(buf)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("part %s row group %d: %w", d.p.Dir, g, err)
+	}
+	return buf[:n], nil
+}

@@ -1,9 +1,12 @@
 package spans
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/storage/parts"
 )
 
 func TestSummarizeMergeAndEncode(t *testing.T) {
@@ -55,5 +58,54 @@ func TestSummarizeMergeAndEncode(t *testing.T) {
 	}
 	if _, err := DecodeSummaries([]byte("not parquet")); err == nil {
 		t.Fatal("garbage decoded")
+	}
+}
+
+func TestReadLightMatchesRows(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 5).UTC()
+	var rows []Span
+	for i := range 3000 {
+		rows = append(rows, Span{TraceID: [16]byte{byte(i >> 8), byte(i)}, SpanID: [8]byte{1}, Service: []string{"a", "b", "c"}[i%3],
+			Name: "op" + string(rune('A'+i%7)), Kind: "server", StatusCode: []string{"ok", "error"}[i%2], Start: t0.Add(time.Duration(i)), DurationNanos: int64(i * 3),
+			Attributes: map[string]string{"k": "v"}})
+	}
+	Sort(rows)
+	dir := t.TempDir()
+	meta, err := parts.Write(dir, Schema, rows, parts.WriteOptions{RowGroupRows: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parts.Open(filepath.Join(dir, "part-"+meta.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.OpenData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	in := Interner{}
+	for g := range 3 {
+		light, err := ReadLight(d, g, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(light) != 1000 {
+			t.Fatalf("group %d: %d rows", g, len(light))
+		}
+		for i, l := range light {
+			r := rows[g*1000+i]
+			if l.TraceID != r.TraceID || l.StartNanos != r.Start.UnixNano() || l.DurationNanos != r.DurationNanos ||
+				l.Service != r.Service || l.Name != r.Name || l.Kind != r.Kind || l.StatusCode != r.StatusCode {
+				t.Fatalf("group %d row %d: %+v vs %+v", g, i, l, r)
+			}
+		}
+		some, err := parts.ReadRows[Span](d, g, 10, 13)
+		if err != nil || len(some) != 3 || some[0].SpanID != rows[g*1000+10].SpanID || some[2].TraceID != rows[g*1000+12].TraceID || some[1].Attributes["k"] != "v" {
+			t.Fatalf("ReadRows: %v %+v", err, some)
+		}
+	}
+	if len(in) != 3+7+1+2 {
+		t.Fatalf("interner holds %d strings, want one per distinct value", len(in))
 	}
 }

@@ -77,16 +77,23 @@ type Searcher struct {
 	// sums caches each part's trace summaries by part id (parts are
 	// immutable). Entries of parts gone from the store are dropped at the
 	// next search.
-	mu   sync.Mutex
-	sums map[string][]spans.TraceSummary
+	mu     sync.Mutex
+	sums   map[string][]spans.TraceSummary
+	ids    map[string][][16]byte
+	cached int // summaries in sums
+	budget int
 }
+
+// SummaryBudget is how many trace summaries a Searcher keeps in memory
+// (about 150 MB); parts beyond it are read again when searched.
+const SummaryBudget = 1_000_000
 
 // New returns a searcher over store. catalog may be nil.
 func New(store Store, catalog *Catalog) *Searcher {
 	if catalog == nil {
 		catalog = NewCatalog(0)
 	}
-	return &Searcher{store: store, catalog: catalog, sums: map[string][]spans.TraceSummary{}}
+	return &Searcher{store: store, catalog: catalog, sums: map[string][]spans.TraceSummary{}, ids: map[string][][16]byte{}, budget: SummaryBudget}
 }
 
 // Catalog returns the service and operation catalog.
@@ -128,17 +135,14 @@ func (s *Searcher) Trace(ctx context.Context, id [16]byte) ([]spans.Span, error)
 	}
 	token := hex.EncodeToString(id[:])
 	for _, p := range v.Parts {
-		sums, err := s.summaries(p)
-		if err != nil {
-			return nil, err
-		}
 		// The summaries list every trace of the part: most parts are
 		// skipped without touching the blooms or the data.
-		if _, ok := spans.FindSummary(sums, id); !ok {
+		if ok, err := s.hasTrace(p, id); err != nil {
+			return nil, err
+		} else if !ok {
 			continue
 		}
-		groups := p.RowGroupsFor(math.MinInt64, math.MaxInt64, token)
-		if _, err := events.ScanPart(p, spans.Schema, math.MinInt64, math.MaxInt64, groups, add); err != nil {
+		if err := readTrace(p, id, token, add); err != nil {
 			return nil, err
 		}
 	}
@@ -154,8 +158,39 @@ func (s *Searcher) Trace(ctx context.Context, id [16]byte) ([]spans.Span, error)
 	return out, nil
 }
 
+// readTrace passes the spans of trace id in part p to add: row groups
+// the bloom allows, and in them only the trace's rows, found from the
+// trace_id column (rows are sorted by trace id).
+func readTrace(p *parts.Part, id [16]byte, token string, add func(*spans.Span) bool) error {
+	groups := p.RowGroupsFor(math.MinInt64, math.MaxInt64, token)
+	if len(groups) == 0 {
+		return nil
+	}
+	d, err := p.OpenData()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	for _, g := range groups {
+		lo, hi, err := spans.TraceRows(d, g, id)
+		if err != nil {
+			return err
+		}
+		rows, err := parts.ReadRows[spans.Span](d, g, lo, hi)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			add(&rows[i])
+		}
+	}
+	return nil
+}
+
 // summaries returns a part's trace summaries, from its summary file, or
-// for a part written before there were any, from its spans.
+// for a part written before there were any, from its spans. They are
+// cached within a budget of summaries (each ~150 bytes); the trace ids
+// alone (16 bytes each) are kept for every part, for lookups by id.
 func (s *Searcher) summaries(p *parts.Part) ([]spans.TraceSummary, error) {
 	s.mu.Lock()
 	sums, ok := s.sums[p.Meta.ID]
@@ -183,9 +218,43 @@ func (s *Searcher) summaries(p *parts.Part) ([]spans.TraceSummary, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.sums[p.Meta.ID] = sums
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[p.Meta.ID]; !ok {
+		ids := make([][16]byte, len(sums))
+		for i := range sums {
+			ids[i] = sums[i].TraceID
+		}
+		s.ids[p.Meta.ID] = ids
+	}
+	for id, old := range s.sums {
+		if s.cached+len(sums) <= s.budget {
+			break
+		}
+		s.cached -= len(old)
+		delete(s.sums, id)
+	}
+	if s.cached+len(sums) <= s.budget {
+		s.sums[p.Meta.ID] = sums
+		s.cached += len(sums)
+	}
 	return sums, nil
+}
+
+// hasTrace reports whether part p holds spans of trace id.
+func (s *Searcher) hasTrace(p *parts.Part, id [16]byte) (bool, error) {
+	s.mu.Lock()
+	ids, ok := s.ids[p.Meta.ID]
+	s.mu.Unlock()
+	if !ok {
+		if _, err := s.summaries(p); err != nil {
+			return false, err
+		}
+		s.mu.Lock()
+		ids = s.ids[p.Meta.ID]
+		s.mu.Unlock()
+	}
+	_, found := slices.BinarySearchFunc(ids, id, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	return found, nil
 }
 
 // forget drops the cached summaries of parts not in v.
@@ -195,9 +264,15 @@ func (s *Searcher) forget(v *events.View[spans.Span]) {
 		live[p.Meta.ID] = true
 	}
 	s.mu.Lock()
-	for id := range s.sums {
+	for id, sums := range s.sums {
 		if !live[id] {
+			s.cached -= len(sums)
 			delete(s.sums, id)
+		}
+	}
+	for id := range s.ids {
+		if !live[id] {
+			delete(s.ids, id)
 		}
 	}
 	s.mu.Unlock()
@@ -369,12 +444,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 			}
 			groups = slices.DeleteFunc(groups, func(g int) bool { return !p.GroupMayContainAny(g, ids) })
 		}
-		if _, err := events.ScanPart(p, spans.Schema, minT, maxT, groups, func(sp *spans.Span) bool {
-			if cands[sp.TraceID] && q.Matches(sp) {
-				match(sp.TraceID)
-			}
-			return ctx.Err() == nil
-		}); err != nil {
+		if err := s.searchPart(ctx, p, &q, minT, maxT, groups, cands, match); err != nil {
 			return Page{}, err
 		}
 	}
@@ -417,6 +487,70 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 		page.NextCursor = encodeCursor(cands[len(cands)-1])
 	}
 	return page, nil
+}
+
+// searchPart checks the spans of the candidate traces in the given row
+// groups of p: first on the light columns (ids, times, service, name,
+// kind, status), then, only for the rows that pass and only when q has
+// attribute conditions, on the whole rows.
+func (s *Searcher) searchPart(ctx context.Context, p *parts.Part, q *Query, minT, maxT int64, groups []int, cands map[[16]byte]bool, match func([16]byte)) error {
+	d, err := p.OpenData()
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	in := spans.Interner{}
+	for _, g := range groups {
+		if ctx.Err() != nil {
+			return nil
+		}
+		light, err := spans.ReadLight(d, g, in)
+		if err != nil {
+			return err
+		}
+		lo, hi := -1, -1
+		for i := range light {
+			l := &light[i]
+			if !cands[l.TraceID] || l.StartNanos < minT || l.StartNanos > maxT || !q.matchesLight(l) {
+				continue
+			}
+			if len(q.Attributes) == 0 {
+				match(l.TraceID)
+				continue
+			}
+			if lo < 0 {
+				lo = i
+			}
+			hi = i + 1
+		}
+		if lo < 0 {
+			continue
+		}
+		rows, err := parts.ReadRows[spans.Span](d, g, int64(lo), int64(hi))
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			if cands[rows[i].TraceID] && q.Matches(&rows[i]) {
+				if t := rows[i].Start.UnixNano(); t >= minT && t <= maxT {
+					match(rows[i].TraceID)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// matchesLight checks the conditions that do not need attributes.
+func (q *Query) matchesLight(l *spans.Light) bool {
+	if q.Service != "" && l.Service != q.Service ||
+		q.Operation != "" && l.Name != q.Operation ||
+		q.Kind != "" && l.Kind != q.Kind ||
+		q.Status != "" && l.StatusCode != q.Status {
+		return false
+	}
+	d := time.Duration(l.DurationNanos)
+	return (q.MinDuration <= 0 || d >= q.MinDuration) && (q.MaxDuration <= 0 || d <= q.MaxDuration)
 }
 
 // merge returns the summary of each trace over the head and every part.

@@ -320,3 +320,34 @@ func TestCompactionAndRetentionKeepAnswers(t *testing.T) {
 		t.Fatalf("expired traces still found: %d", len(p.Traces))
 	}
 }
+
+// Past the summary budget, parts' summaries are read again instead of
+// kept: answers do not change and the cache stays within the budget.
+func TestSummaryBudget(t *testing.T) {
+	base := time.Now().Add(-30 * time.Minute)
+	st := newStore(t, traces(20, base), "parts")
+	unlimited, small := New(st, nil), New(st, nil)
+	small.budget = 3
+	for _, q := range []Query{{Limit: 100}, {Service: "front", MinDuration: 5 * time.Millisecond, Limit: 100}, {Status: "error", Limit: 100}} {
+		q.Start, q.End = base.Add(-time.Minute), base.Add(time.Hour)
+		a, err := unlimited.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := small.Search(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(a) != fmt.Sprint(b) || len(a.Traces) == 0 {
+			t.Fatalf("%+v: %d vs %d traces", q, len(a.Traces), len(b.Traces))
+		}
+		if small.cached > 3 {
+			t.Fatalf("%d summaries cached over a budget of 3", small.cached)
+		}
+	}
+	for i := range 20 {
+		if got, err := small.Trace(context.Background(), id16(i)); err != nil || len(got) != 2 {
+			t.Fatalf("trace %d: %d spans, %v", i, len(got), err)
+		}
+	}
+}
