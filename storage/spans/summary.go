@@ -30,6 +30,30 @@ type TraceSummary struct {
 	SpanCount     int64     `parquet:"span_count"`
 	ErrorCount    int64     `parquet:"error_count"`
 	Services      []string  `parquet:"services,list"`
+	// ServiceMaxDurations and ServiceMinDurations are, for each entry of
+	// Services, its longest and shortest span, so a search for a
+	// service's spans over or under a duration is decided here. Parts
+	// written before they existed have none (nil): unknown.
+	ServiceMaxDurations []int64 `parquet:"service_max_duration_ns,list"`
+	ServiceMinDurations []int64 `parquet:"service_min_duration_ns,list"`
+}
+
+// HasServiceDurations reports whether the per-service durations are known.
+func (t *TraceSummary) HasServiceDurations() bool {
+	return len(t.ServiceMaxDurations) == len(t.Services) && len(t.ServiceMinDurations) == len(t.Services)
+}
+
+// addService records a span of service with duration d.
+func (t *TraceSummary) addService(service string, d int64) {
+	i, found := slices.BinarySearch(t.Services, service)
+	if !found {
+		t.Services = slices.Insert(t.Services, i, service)
+		t.ServiceMaxDurations = slices.Insert(t.ServiceMaxDurations, i, d)
+		t.ServiceMinDurations = slices.Insert(t.ServiceMinDurations, i, d)
+		return
+	}
+	t.ServiceMaxDurations[i] = max(t.ServiceMaxDurations[i], d)
+	t.ServiceMinDurations[i] = min(t.ServiceMinDurations[i], d)
 }
 
 // End is the latest end of the summarised spans.
@@ -62,9 +86,7 @@ func (t *TraceSummary) Add(s *Span) {
 	if s.StatusCode == "error" {
 		t.ErrorCount++
 	}
-	if i, found := slices.BinarySearch(t.Services, s.Service); !found {
-		t.Services = slices.Insert(t.Services, i, s.Service)
-	}
+	t.addService(s.Service, s.DurationNanos)
 }
 
 // Merge folds another summary of the same trace into t.
@@ -75,6 +97,8 @@ func (t *TraceSummary) Merge(o *TraceSummary) {
 	if t.SpanCount == 0 {
 		*t = *o
 		t.Services = slices.Clone(o.Services)
+		t.ServiceMaxDurations = slices.Clone(o.ServiceMaxDurations)
+		t.ServiceMinDurations = slices.Clone(o.ServiceMinDurations)
 		return
 	}
 	end := t.End()
@@ -93,10 +117,19 @@ func (t *TraceSummary) Merge(o *TraceSummary) {
 	t.DurationNanos = int64(end.Sub(t.Start))
 	t.SpanCount += o.SpanCount
 	t.ErrorCount += o.ErrorCount
-	for _, s := range o.Services {
-		if i, found := slices.BinarySearch(t.Services, s); !found {
-			t.Services = slices.Insert(t.Services, i, s)
+	if !t.HasServiceDurations() || !o.HasServiceDurations() {
+		// One side does not know its durations: neither does the merge.
+		t.ServiceMaxDurations, t.ServiceMinDurations = nil, nil
+		for _, s := range o.Services {
+			if i, found := slices.BinarySearch(t.Services, s); !found {
+				t.Services = slices.Insert(t.Services, i, s)
+			}
 		}
+		return
+	}
+	for i, s := range o.Services {
+		t.addService(s, o.ServiceMaxDurations[i])
+		t.addService(s, o.ServiceMinDurations[i])
 	}
 }
 

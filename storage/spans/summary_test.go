@@ -1,10 +1,13 @@
 package spans
 
 import (
+	"bytes"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/vigilhq/vigil/storage/parts"
 )
@@ -28,6 +31,9 @@ func TestSummarizeMergeAndEncode(t *testing.T) {
 		t.Fatalf("summary of a = %+v", s)
 	}
 
+	if !slices.Equal(s.ServiceMaxDurations, []int64{int64(10 * time.Millisecond), int64(5 * time.Millisecond)}) || !slices.Equal(s.ServiceMinDurations, s.ServiceMaxDurations) {
+		t.Fatalf("per-service durations %v %v", s.ServiceMaxDurations, s.ServiceMinDurations)
+	}
 	// The same trace split over two parts merges to the same summary.
 	p1, p2 := Summarize(rows[:1]), Summarize(rows[2:])
 	if p1[0].HasRoot || p1[0].RootService != "db" {
@@ -37,6 +43,9 @@ func TestSummarizeMergeAndEncode(t *testing.T) {
 	m.Merge(&p2[0])
 	if m.RootService != "web" || m.DurationNanos != s.DurationNanos || m.SpanCount != 2 || m.ErrorCount != 1 || !slices.Equal(m.Services, s.Services) || !m.Start.Equal(s.Start) {
 		t.Fatalf("merged = %+v, want %+v", m, s)
+	}
+	if !slices.Equal(m.ServiceMaxDurations, s.ServiceMaxDurations) {
+		t.Fatalf("merged durations %v, want %v", m.ServiceMaxDurations, s.ServiceMaxDurations)
 	}
 
 	enc, err := EncodeSummaries(sums)
@@ -107,5 +116,42 @@ func TestReadLightMatchesRows(t *testing.T) {
 	}
 	if len(in) != 3+7+1+2 {
 		t.Fatalf("interner holds %d strings, want one per distinct value", len(in))
+	}
+}
+
+// Summary files written before the per-service durations existed still
+// read, with the durations unknown rather than zero.
+func TestOldSummariesReadWithoutDurations(t *testing.T) {
+	type oldSummary struct {
+		TraceID       [16]byte  `parquet:"trace_id"`
+		RootService   string    `parquet:"root_service,dict"`
+		RootName      string    `parquet:"root_name,dict"`
+		HasRoot       bool      `parquet:"has_root"`
+		Start         time.Time `parquet:"start,timestamp(nanosecond)"`
+		DurationNanos int64     `parquet:"duration_ns"`
+		SpanCount     int64     `parquet:"span_count"`
+		ErrorCount    int64     `parquet:"error_count"`
+		Services      []string  `parquet:"services,list"`
+	}
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, []oldSummary{{TraceID: [16]byte{1}, RootService: "a", Start: time.Unix(5, 0).UTC(), SpanCount: 2, Services: []string{"a", "b"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeSummaries(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].SpanCount != 2 || !slices.Equal(got[0].Services, []string{"a", "b"}) || got[0].HasServiceDurations() {
+		t.Fatalf("old summary read as %+v", got)
+	}
+	// Merging it with a new one forgets the durations instead of
+	// misreporting them.
+	fresh := Summarize([]Span{{TraceID: [16]byte{1}, Service: "c", Start: time.Unix(6, 0), DurationNanos: 7}})[0]
+	if !fresh.HasServiceDurations() || fresh.ServiceMaxDurations[0] != 7 {
+		t.Fatalf("fresh summary durations %+v", fresh)
+	}
+	fresh.Merge(&got[0])
+	if fresh.HasServiceDurations() || len(fresh.Services) != 3 {
+		t.Fatalf("merged %+v", fresh)
 	}
 }

@@ -344,25 +344,44 @@ func (q *Query) mayMatch(t *spans.TraceSummary, minT, maxT int64) bool {
 	if t.Start.UnixNano() > maxT || t.End().UnixNano() < minT {
 		return false
 	}
-	if q.Service != "" {
-		if _, found := slices.BinarySearch(t.Services, q.Service); !found {
-			return false
-		}
-	}
 	if q.Status == "error" && t.ErrorCount == 0 {
 		return false
 	}
-	if q.MinDuration > 0 && time.Duration(t.DurationNanos) < q.MinDuration {
-		return false
+	if !t.HasServiceDurations() {
+		if q.Service != "" {
+			if _, found := slices.BinarySearch(t.Services, q.Service); !found {
+				return false
+			}
+		}
+		return q.MinDuration <= 0 || time.Duration(t.DurationNanos) >= q.MinDuration
 	}
-	return true
+	// Some service (the asked one, if any) must have a span long enough
+	// and one short enough.
+	for i, svc := range t.Services {
+		if q.Service != "" && svc != q.Service {
+			continue
+		}
+		if (q.MinDuration <= 0 || time.Duration(t.ServiceMaxDurations[i]) >= q.MinDuration) &&
+			(q.MaxDuration <= 0 || time.Duration(t.ServiceMinDurations[i]) <= q.MaxDuration) {
+			return true
+		}
+	}
+	return false
 }
 
 // summaryDecides reports whether a summary alone decides q for a trace
 // whose spans all start within the range: when q asks no more than a
-// service, which the summary lists exactly.
-func (q *Query) summaryDecides() bool {
-	return q.Operation == "" && q.Kind == "" && q.Status == "" && q.MinDuration == 0 && q.MaxDuration == 0 && len(q.Attributes) == 0
+// service and one duration bound, which the per-service longest and
+// shortest spans answer exactly (both bounds would need one span between
+// them, which the summary cannot tell).
+func (q *Query) summaryDecides(t *spans.TraceSummary) bool {
+	if q.Operation != "" || q.Kind != "" || q.Status != "" || len(q.Attributes) != 0 {
+		return false
+	}
+	if q.MinDuration == 0 && q.MaxDuration == 0 {
+		return true
+	}
+	return t.HasServiceDurations() && (q.MinDuration == 0 || q.MaxDuration == 0)
 }
 
 // maxProbeTraces bounds the candidate ids looked up in a part's blooms to
@@ -425,7 +444,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 			if !q.mayMatch(t, minT, maxT) {
 				continue
 			}
-			if q.summaryDecides() && t.Start.UnixNano() >= minT && t.End().UnixNano() <= maxT {
+			if q.summaryDecides(t) && t.Start.UnixNano() >= minT && t.End().UnixNano() <= maxT {
 				match(t.TraceID)
 				continue
 			}

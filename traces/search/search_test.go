@@ -351,3 +351,23 @@ func TestSummaryBudget(t *testing.T) {
 		}
 	}
 }
+
+// A summary without per-service durations (a part written before them)
+// only prunes by what it knows and never decides a duration query.
+func TestSummaryWithoutDurations(t *testing.T) {
+	sum := spans.TraceSummary{Start: time.Unix(10, 0), DurationNanos: int64(time.Second), SpanCount: 2, Services: []string{"a", "b"}}
+	q := Query{Service: "a", MinDuration: 500 * time.Millisecond}
+	if !q.mayMatch(&sum, 0, 1<<62) || q.summaryDecides(&sum) {
+		t.Fatal("unknown durations: must read the spans")
+	}
+	if (&Query{Service: "c"}).mayMatch(&sum, 0, 1<<62) {
+		t.Fatal("absent service matched")
+	}
+	if (&Query{MinDuration: 2 * time.Second}).mayMatch(&sum, 0, 1<<62) {
+		t.Fatal("a span longer than the trace matched")
+	}
+	sum.ServiceMaxDurations, sum.ServiceMinDurations = []int64{int64(100 * time.Millisecond), int64(time.Second)}, []int64{1, 1}
+	if q.mayMatch(&sum, 0, 1<<62) || !(&Query{Service: "b", MinDuration: time.Second}).mayMatch(&sum, 0, 1<<62) || !q.summaryDecides(&sum) {
+		t.Fatal("known durations: a's longest span is 100ms, b's 1s")
+	}
+}
