@@ -52,7 +52,7 @@ func BenchmarkSearchAtScale(b *testing.B) {
 		}
 	}
 	s := New(st, nil)
-	s.budget = total / 8 / 10 * 8 // 80% of the traces, as 1M of 1.25M at 10M spans
+	s.budget = total / 8 / 10 * 8 // 80% of the traces fit
 	q := Query{Service: "payments", MinDuration: 250 * time.Millisecond, Limit: 20, Start: start, End: time.Now()}
 	b.ResetTimer()
 	for b.Loop() {
