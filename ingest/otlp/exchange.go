@@ -1,16 +1,12 @@
 package otlp
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -115,13 +111,9 @@ func (x *exchange) serveHTTP(w http.ResponseWriter, r *http.Request, signal stri
 		http.Error(w, fmt.Sprintf("unsupported Content-Type %q: use application/x-protobuf or application/json", mediaType), http.StatusUnsupportedMediaType)
 		return
 	}
-	body, code, detail := x.readBody(r)
-	if code != 0 {
-		msg := x.bodyError(code)
-		if detail != "" {
-			msg += ": " + detail
-		}
-		x.writeStatus(w, enc, code, msg)
+	body, berr := ingest.ReadBody(r, x.maxRequestBytes)
+	if berr != nil {
+		x.writeStatus(w, enc, berr.Status, berr.Msg)
 		return
 	}
 	out, err := handle(r.Context(), enc, body)
@@ -141,55 +133,6 @@ func (x *exchange) serveHTTP(w http.ResponseWriter, r *http.Request, signal stri
 	w.Header().Set("Content-Type", enc.contentType())
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(out)
-}
-
-func (x *exchange) bodyError(status int) string {
-	switch status {
-	case http.StatusRequestEntityTooLarge:
-		return fmt.Sprintf("request body is larger than the limit of %d bytes (limits.max_request_bytes)", x.maxRequestBytes)
-	case http.StatusUnsupportedMediaType:
-		return "unsupported Content-Encoding: use gzip or none"
-	default:
-		return "cannot read request body"
-	}
-}
-
-// readBody returns the decompressed body, or the HTTP status to answer
-// and what went wrong.
-func (x *exchange) readBody(r *http.Request) ([]byte, int, string) {
-	limit := x.maxRequestBytes
-	var src io.Reader = http.MaxBytesReader(nil, r.Body, limit)
-	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))) {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			if isTooLarge(err) {
-				return nil, http.StatusRequestEntityTooLarge, ""
-			}
-			return nil, http.StatusBadRequest, "Content-Encoding is gzip but the body is not: " + err.Error()
-		}
-		defer zr.Close()
-		src = zr
-	default:
-		return nil, http.StatusUnsupportedMediaType, ""
-	}
-	var buf bytes.Buffer
-	// One byte more than the limit tells a body that is too large after
-	// decompression from one that is exactly at it.
-	n, err := buf.ReadFrom(io.LimitReader(src, limit+1))
-	switch {
-	case isTooLarge(err) || n > limit:
-		return nil, http.StatusRequestEntityTooLarge, ""
-	case err != nil:
-		return nil, http.StatusBadRequest, err.Error()
-	}
-	return buf.Bytes(), 0, ""
-}
-
-func isTooLarge(err error) bool {
-	var mbe *http.MaxBytesError
-	return errors.As(err, &mbe)
 }
 
 // writeStatus answers an error with a google.rpc.Status in the request's

@@ -9,14 +9,10 @@
 package zipkin
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -99,32 +95,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: Vigil takes Zipkin v2 spans as application/json", r.Header.Get("Content-Type")))
 		return
 	}
-	var src io.Reader = http.MaxBytesReader(nil, r.Body, h.o.MaxRequestBytes)
-	if enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc == "gzip" {
-		zr, err := gzip.NewReader(src)
-		if err != nil {
-			h.fail(w, http.StatusBadRequest, "Content-Encoding is gzip but the body is not: "+err.Error())
-			return
-		}
-		defer zr.Close()
-		src = zr
-	} else if enc != "" && enc != "identity" {
-		h.fail(w, http.StatusUnsupportedMediaType, "unsupported Content-Encoding: use gzip or none")
-		return
-	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(src, h.o.MaxRequestBytes+1))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) || n > h.o.MaxRequestBytes {
-		h.fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than the limit of %d bytes (limits.max_request_bytes)", h.o.MaxRequestBytes))
-		return
-	}
-	if err != nil {
-		h.fail(w, http.StatusBadRequest, "cannot read request body: "+err.Error())
+	body, berr := ingest.ReadBody(r, h.o.MaxRequestBytes)
+	if berr != nil {
+		h.fail(w, berr.Status, berr.Msg)
 		return
 	}
 	var in []Span
-	if err := json.Unmarshal(buf.Bytes(), &in); err != nil {
+	if err := json.Unmarshal(body, &in); err != nil {
 		h.fail(w, http.StatusBadRequest, "cannot decode Zipkin v2 JSON (want an array of spans): "+err.Error())
 		return
 	}
