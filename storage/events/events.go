@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -494,7 +495,7 @@ func (s *Store[T]) Scan(minT, maxT int64, tokens []string, fn func(*T) bool) err
 		}
 	}
 	for _, p := range v.Parts {
-		more, err := ScanPart(p, s.o.Schema, minT, maxT, v.groups(p, minT, maxT, tokens), fn)
+		more, err := ScanPart(p, s.o.Schema, minT, maxT, p.RowGroupsFor(minT, maxT, tokens...), fn)
 		if err != nil || !more {
 			return err
 		}
@@ -535,17 +536,21 @@ func (v *View[T]) Release() {
 	v.s.release(v.refs)
 }
 
-func (v *View[T]) groups(p *parts.Part, minT, maxT int64, tokens []string) []int {
-	return p.RowGroupsFor(minT, maxT, tokens...)
-}
-
 // ScanPart calls fn for the rows of the given row groups of p whose time
 // is in [minT, maxT], reading one row group at a time so memory stays
 // bounded by the row group, not the part. It reports whether fn wanted
 // more.
 func ScanPart[T any](p *parts.Part, schema parts.Schema[T], minT, maxT int64, groups []int, fn func(*T) bool) (bool, error) {
+	if len(groups) == 0 {
+		return true, nil
+	}
+	d, err := p.OpenData()
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
 	for _, g := range groups {
-		rows, err := parts.Read[T](p, []int{g})
+		rows, err := parts.ReadRows[T](d, g, 0, math.MaxInt64)
 		if err != nil {
 			return false, err
 		}
