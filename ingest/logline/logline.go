@@ -1,0 +1,325 @@
+// Package logline holds what every log receiver shares: turning what a
+// shipper sent into a logs.Record (service, level, stream labels, trace
+// ids, the fields of a JSON body), the sink records go to, and the HTTP
+// status of the sink's refusals. The wire formats live in their own
+// packages (ingest/loki, ingest/bulk, ingest/jsonlines, ingest/syslog,
+// ingest/otlp).
+package logline
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilhq/vigil/storage/events"
+	"github.com/vigilhq/vigil/storage/logs"
+)
+
+// Sink stores records durably: Append returns once the records it kept
+// are in the WAL. It may change the records (redaction) and keep a
+// valid subset: a *LimitError says which part was refused by limits.
+type Sink interface {
+	Append(ctx context.Context, recs []logs.Record) error
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(ctx context.Context, recs []logs.Record) error
+
+// Append calls f.
+func (f SinkFunc) Append(ctx context.Context, recs []logs.Record) error { return f(ctx, recs) }
+
+// LimitError says some records were refused by a rate, size or
+// cardinality limit; the others were stored. Receivers answer 429 with
+// Msg, as Loki does, so shippers back off and retry.
+type LimitError struct {
+	Refused int
+	Msg     string
+}
+
+func (e *LimitError) Error() string { return e.Msg }
+
+// HTTPStatus is the status a receiver answers for a Sink error: 429 for
+// limits, 503 when the disk is full (retry later), 500 otherwise.
+func HTTPStatus(err error) int {
+	var le *LimitError
+	switch {
+	case err == nil:
+		return http.StatusNoContent
+	case errors.As(err, &le):
+		return http.StatusTooManyRequests
+	case errors.Is(err, events.ErrDiskFull):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Fields names the JSON fields that hold a record's time, message and
+// level. Each list is tried in order; the first present wins. The zero
+// value uses DefaultFields.
+type Fields struct {
+	Time    []string
+	Message []string
+	Level   []string
+}
+
+// DefaultFields are the names structlog, python-json-logger, logrus, zap,
+// zerolog, pino, bunyan, ECS and Logstash use.
+var DefaultFields = Fields{
+	Time:    []string{"timestamp", "time", "@timestamp", "ts", "t", "asctime", "date"},
+	Message: []string{"message", "msg", "event", "_msg", "log", "text"},
+	Level:   []string{"level", "levelname", "severity", "log.level", "lvl", "loglevel", "level_name", "status"},
+}
+
+// Trace and span id field names, as OpenTelemetry's Python logging
+// instrumentation (otelTraceID), ECS (trace.id), Datadog-style and plain
+// snake and camel case write them.
+var (
+	traceIDFields = []string{"trace_id", "traceId", "traceID", "otelTraceID", "trace.id", "traceid"}
+	spanIDFields  = []string{"span_id", "spanId", "spanID", "otelSpanID", "span.id", "spanid"}
+	serviceFields = []string{"service.name", "service_name", "service", "otelServiceName", "app", "application", "job"}
+)
+
+// maxFlatten bounds the fields taken from one JSON body, so a hostile
+// body cannot make a record of a million attributes.
+const maxFlatten = 256
+
+// ParseJSONBody reads the fields of a JSON object body into rec: the
+// message field becomes the body (the whole object stays the body if it
+// has none), the time and level fields set the record's time and
+// severity, and every other field becomes an attribute (nested objects
+// flattened with dots, arrays kept as JSON). It reports whether body was
+// a JSON object.
+func ParseJSONBody(rec *logs.Record, body []byte, f Fields) bool {
+	b := trimSpace(body)
+	if len(b) < 2 || b[0] != '{' {
+		return false
+	}
+	var obj map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil || dec.More() {
+		return false
+	}
+	applyObject(rec, obj, f, string(b))
+	return true
+}
+
+// ApplyObject sets rec from a decoded JSON object (decoded with
+// UseNumber) as ParseJSONBody does; without a message field the body is
+// left as it was.
+func ApplyObject(rec *logs.Record, obj map[string]any, f Fields) {
+	applyObject(rec, obj, f, "")
+}
+
+func applyObject(rec *logs.Record, obj map[string]any, f Fields, raw string) {
+	if f.Time == nil && f.Message == nil && f.Level == nil {
+		f = DefaultFields
+	}
+	flat := make(map[string]string, len(obj))
+	flatten("", obj, flat)
+	if msg, k := first(flat, f.Message); k != "" {
+		rec.Body = msg
+		delete(flat, k)
+	} else if raw != "" {
+		rec.Body = raw
+	}
+	if ts, k := first(flat, f.Time); k != "" {
+		if t, ok := ParseTime(ts); ok {
+			rec.Time = t
+			delete(flat, k)
+		}
+	}
+	if lvl, k := first(flat, f.Level); k != "" {
+		if n := logs.SeverityOf(lvl); n != 0 {
+			rec.SeverityNumber, rec.SeverityText = n, lvl
+			delete(flat, k)
+		}
+	}
+	if len(flat) == 0 {
+		return
+	}
+	if rec.Attributes == nil {
+		rec.Attributes = make(map[string]string, len(flat))
+	}
+	for k, v := range flat {
+		rec.Attributes[k] = v
+	}
+}
+
+func first(m map[string]string, names []string) (string, string) {
+	for _, n := range names {
+		if v, ok := m[n]; ok {
+			return v, n
+		}
+	}
+	return "", ""
+}
+
+func flatten(prefix string, obj map[string]any, out map[string]string) {
+	for k, v := range obj {
+		if len(out) >= maxFlatten {
+			return
+		}
+		key := k
+		if prefix != "" {
+			key = prefix + "." + k
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			flatten(key, x, out)
+		case string:
+			out[key] = x
+		case json.Number:
+			out[key] = x.String()
+		case bool:
+			out[key] = strconv.FormatBool(x)
+		case nil:
+			out[key] = ""
+		default:
+			b, _ := json.Marshal(x)
+			out[key] = string(b)
+		}
+	}
+}
+
+// ParseTime reads a timestamp as log records write it: RFC 3339 (with or
+// without fraction and zone), "2006-01-02 15:04:05[,.]000" (Python's
+// asctime, read as UTC), or Unix seconds, milliseconds, microseconds or
+// nanoseconds (told apart by magnitude).
+func ParseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
+	if c := s[0]; c >= '0' && c <= '9' && !strings.ContainsAny(s, "-:T ") {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f <= 0 {
+			return time.Time{}, false
+		}
+		switch {
+		case f < 1e11: // seconds
+			sec := int64(f)
+			return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), true
+		case f < 1e14:
+			return time.UnixMilli(int64(f)).UTC(), true
+		case f < 1e17:
+			return time.UnixMicro(int64(f)).UTC(), true
+		default:
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(0, n).UTC(), true
+		}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05,999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Options say how Finish derives what a source did not send.
+type Options struct {
+	// Now is the observed time for records without one.
+	Now time.Time
+	// ExtraLabels are stream labels a source adds (syslog's host and
+	// app, the bulk index) when it derives the stream.
+	ExtraLabels map[string]string
+	// DefaultService names records no field names a service for.
+	DefaultService string
+}
+
+// Finish completes a record a receiver decoded. stream holds the stream
+// labels the shipper sent (Loki); when it is nil the stream is derived:
+// service_name, level and o.ExtraLabels. Finish also takes the trace and
+// span ids and the service from the usual attribute names, the level from
+// the severity text, and the time from the observed time when unset.
+func Finish(rec *logs.Record, stream map[string]string, o Options) {
+	if rec.ObservedTime.IsZero() {
+		rec.ObservedTime = o.Now
+	}
+	if rec.Time.IsZero() {
+		rec.Time = rec.ObservedTime
+	}
+	if !rec.HasTrace() {
+		if v, k := first(rec.Attributes, traceIDFields); k != "" {
+			if id, ok := parseID(v, 16); ok {
+				copy(rec.TraceID[:], id)
+				delete(rec.Attributes, k)
+			}
+		}
+	}
+	if rec.SpanID == [8]byte{} {
+		if v, k := first(rec.Attributes, spanIDFields); k != "" {
+			if id, ok := parseID(v, 8); ok {
+				copy(rec.SpanID[:], id)
+				delete(rec.Attributes, k)
+			}
+		}
+	}
+	if rec.SeverityNumber == 0 && rec.SeverityText != "" {
+		rec.SeverityNumber = logs.SeverityOf(rec.SeverityText)
+	}
+	if rec.Service == "" {
+		for _, m := range []map[string]string{stream, rec.Resource, rec.Attributes} {
+			if v, _ := first(m, serviceFields); v != "" {
+				rec.Service = v
+				break
+			}
+		}
+	}
+	if rec.Service == "" {
+		rec.Service = o.DefaultService
+	}
+	if rec.Service == "" {
+		rec.Service = "unknown_service"
+	}
+	if stream == nil {
+		stream = make(map[string]string, 2+len(o.ExtraLabels))
+		for k, v := range o.ExtraLabels {
+			stream[k] = v
+		}
+		stream["service_name"] = rec.Service
+		stream["level"] = rec.Level()
+	}
+	rec.Stream = logs.StreamString(stream)
+}
+
+// parseID reads a hex id of n bytes, or a UUID-shaped one for trace ids;
+// an all-zero id counts as none.
+func parseID(s string, n int) ([]byte, bool) {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "-", "")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if len(s) != 2*n {
+		return nil, false
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range b {
+		if c != 0 {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\r' || b[len(b)-1] == '\n') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

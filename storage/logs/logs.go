@@ -1,0 +1,136 @@
+// Package logs is the row type of log records in the event store: one
+// Record per log line, as written to Parquet parts (see storage/parts) and
+// read back by LogQL.
+//
+// A record belongs to a stream: the set of stream labels it was shipped
+// with (Loki push labels) or that Vigil derives for it (service_name and
+// level for OTLP, JSON lines, bulk and syslog records, plus a few source
+// labels). The stream is stored in its canonical text form,
+// `{a="1", b="2"}` with sorted names, so the column is dictionary encoded
+// once per stream and a stream selector is matched once per distinct
+// stream, not once per line.
+//
+// Within a part records are sorted by (service, stream, time): a stream's
+// lines are contiguous, so a row group holds few streams and the
+// per-row-group stream lists (streams.json) prune by selector.
+package logs
+
+import (
+	"cmp"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/vigilhq/vigil/storage/parts"
+)
+
+// Record is one stored log line.
+type Record struct {
+	Service string `parquet:"service,dict"`
+	// Stream is the canonical text of the stream labels (see
+	// StreamString).
+	Stream       string    `parquet:"stream,dict"`
+	Time         time.Time `parquet:"time,timestamp(nanosecond)"`
+	ObservedTime time.Time `parquet:"observed_time,timestamp(nanosecond)"`
+	// SeverityNumber is OpenTelemetry's 1..24 scale (0: unknown);
+	// SeverityText is the level as the source named it.
+	SeverityNumber int32    `parquet:"severity_number"`
+	SeverityText   string   `parquet:"severity_text,dict"`
+	Body           string   `parquet:"body"`
+	TraceID        [16]byte `parquet:"trace_id"` // zero: none
+	SpanID         [8]byte  `parquet:"span_id"`  // zero: none
+	// Resource holds the resource attributes that are not stream labels;
+	// Attributes the record's own attributes and the fields of a JSON
+	// body. Values are strings (nested JSON is flattened with dots).
+	Resource   map[string]string `parquet:"resource_attributes"`
+	Attributes map[string]string `parquet:"attributes"`
+}
+
+// HasTrace reports whether the record carries a trace id.
+func (r *Record) HasTrace() bool { return r.TraceID != [16]byte{} }
+
+// Level is the record's normalised level name (see LevelOf).
+func (r *Record) Level() string { return LevelOf(r.SeverityNumber) }
+
+// StreamString renders stream labels in their canonical form: sorted by
+// name, empty values dropped, as Prometheus prints a label set. It is
+// what Record.Stream holds and what the stream labels parse back from.
+func StreamString(m map[string]string) string {
+	b := labels.NewScratchBuilder(len(m))
+	for k, v := range m {
+		if v != "" {
+			b.Add(k, v)
+		}
+	}
+	b.Sort()
+	return b.Labels().String()
+}
+
+// Compare orders records by (service, stream, time), the order parts are
+// written in.
+func Compare(a, b *Record) int {
+	if c := strings.Compare(a.Service, b.Service); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Stream, b.Stream); c != 0 {
+		return c
+	}
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Body, b.Body)
+}
+
+// Sort orders records as Compare does.
+func Sort(r []Record) {
+	slices.SortFunc(r, func(a, b Record) int { return Compare(&a, &b) })
+}
+
+// RowGroupRows is the number of records per row group of a log part; the
+// grams index (grams.bin) has one bitset per row group of this many rows.
+const RowGroupRows = 8192
+
+// Schema describes records to the part store: time is the record's
+// timestamp; the bloom tokens are the stream, the trace and span ids
+// (hex), and attribute equalities. Words of the body are indexed by the
+// grams file instead (see Grams), which answers substring filters.
+var Schema = parts.Schema[Record]{
+	Kind: "logs",
+	Time: func(r *Record) int64 { return r.Time.UnixNano() },
+	Tokens: func(r *Record, emit func(string)) {
+		emit(StreamToken(r.Stream))
+		if r.HasTrace() {
+			emit(TraceToken(r.TraceID))
+		}
+		for k, v := range r.Attributes {
+			emit(AttributeToken(k, v))
+		}
+		for k, v := range r.Resource {
+			emit(AttributeToken(k, v))
+		}
+	},
+}
+
+// StreamToken is the bloom token for a stream.
+func StreamToken(stream string) string { return "s\x00" + stream }
+
+// TraceToken is the bloom token for a trace id.
+func TraceToken(id [16]byte) string { return "t\x00" + hex.EncodeToString(id[:]) }
+
+// AttributeToken is the bloom token for an attribute equality.
+func AttributeToken(key, value string) string { return "a\x00" + key + "=" + value }
+
+// Bytes estimates a record's memory for the head's size bound.
+func (r *Record) Bytes() int {
+	n := 120 + len(r.Service) + len(r.Body) + len(r.SeverityText)
+	for k, v := range r.Resource {
+		n += len(k) + len(v) + 16
+	}
+	for k, v := range r.Attributes {
+		n += len(k) + len(v) + 16
+	}
+	return n
+}
