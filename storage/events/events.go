@@ -96,6 +96,9 @@ type Options[T any] struct {
 	// (cut or compaction); the files it returns are stored in the part
 	// (see parts.WriteOptions.Extra). An error fails the part write.
 	Extra func(rows []T) (map[string][]byte, error)
+	// RowGroupRows is the rows per row group of the parts written
+	// (default: parts.WriteOptions' default). Extra sees the same split.
+	RowGroupRows int
 	// Codec, if set, encodes WAL records instead of gob; records written
 	// before it was set still replay.
 	Codec  *Codec[T]
@@ -454,6 +457,7 @@ func (s *Store[T]) Cut() error {
 
 // writePart writes sorted rows as a part with the Extra files and opens it.
 func (s *Store[T]) writePart(rows []T, wo parts.WriteOptions) (*parts.Part, error) {
+	wo.RowGroupRows = s.o.RowGroupRows
 	if s.o.Extra != nil {
 		extra, err := s.o.Extra(rows)
 		if err != nil {
