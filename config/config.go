@@ -35,6 +35,7 @@ type Config struct {
 	HostMetrics HostMetricsConfig `yaml:"host_metrics"`
 	Push        PushConfig        `yaml:"push"`
 	Traces      TracesConfig      `yaml:"traces"`
+	Logs        LogsConfig        `yaml:"logs"`
 	Log         LogConfig         `yaml:"log"`
 
 	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
@@ -142,6 +143,64 @@ type TailSamplingConfig struct {
 	MaxTraces        int            `yaml:"max_traces"`
 }
 
+// LogsConfig controls the log pipeline (the logs Vigil stores, not its
+// own log: see LogConfig).
+type LogsConfig struct {
+	// SyslogUDPAddr and SyslogTCPAddr are the syslog listeners (RFC 5424
+	// and RFC 3164); empty disables one. Off by default: syslog has no
+	// authentication.
+	SyslogUDPAddr string `yaml:"syslog_udp_addr"`
+	SyslogTCPAddr string `yaml:"syslog_tcp_addr"`
+	// RetentionSize bounds the log store on disk; the oldest parts go
+	// first. 0 means no size limit (storage.retention_time still applies).
+	RetentionSize ByteSize `yaml:"retention_size"`
+	// MinFreeDisk is the free space below which log ingest is refused.
+	MinFreeDisk ByteSize        `yaml:"min_free_disk"`
+	Limits      LogLimits       `yaml:"limits"`
+	Redaction   RedactionConfig `yaml:"redaction"`
+}
+
+// LogLimits bound what log shippers can make Vigil store. Rates are
+// token buckets in bytes of log lines per second with a burst; a refused
+// batch is answered 429 with the limit's name, so shippers back off.
+type LogLimits struct {
+	// MaxLineBytes truncates longer lines (marked and counted).
+	MaxLineBytes ByteSize `yaml:"max_line_bytes"`
+	// IngestionRate and IngestionBurst are per tenant (the X-Scope-OrgID
+	// header, as Loki; "default" without it).
+	IngestionRate  ByteSize `yaml:"ingestion_rate"`
+	IngestionBurst ByteSize `yaml:"ingestion_burst"`
+	// StreamRate and StreamBurst are per stream.
+	StreamRate  ByteSize `yaml:"stream_rate"`
+	StreamBurst ByteSize `yaml:"stream_burst"`
+	// MaxStreams bounds the streams active (written to within the last
+	// hour); a new stream beyond it is refused.
+	MaxStreams int `yaml:"max_streams"`
+	// MaxLabelsPerStream, MaxLabelNameLength and MaxLabelValueLength
+	// bound a stream's labels, as Loki's limits of the same names.
+	MaxLabelsPerStream  int `yaml:"max_labels_per_stream"`
+	MaxLabelNameLength  int `yaml:"max_label_name_length"`
+	MaxLabelValueLength int `yaml:"max_label_value_length"`
+}
+
+// RedactionConfig masks secrets and personal data in log records before
+// they are written. See logs/redact for what each detector masks.
+type RedactionConfig struct {
+	CreditCards bool            `yaml:"credit_cards"`
+	Emails      bool            `yaml:"emails"`
+	Secrets     bool            `yaml:"secrets"`
+	IPAddresses bool            `yaml:"ip_addresses"`
+	Rules       []RedactionRule `yaml:"rules"`
+}
+
+// RedactionRule is a user-defined mask: every match of Regex (RE2) is
+// replaced by Replacement (default "[REDACTED:<name>]").
+type RedactionRule struct {
+	Name        string `yaml:"name"`
+	Regex       string `yaml:"regex"`
+	Replacement string `yaml:"replacement"`
+}
+
 // LogConfig controls Vigil's own log.
 type LogConfig struct {
 	Level  string `yaml:"level"`
@@ -177,6 +236,21 @@ func Default() Config {
 				MaxTraces:        50_000,
 			},
 			DerivedMetricsInterval: model.Duration(5 * time.Second),
+		},
+		Logs: LogsConfig{
+			MinFreeDisk: 256 << 20,
+			Limits: LogLimits{
+				MaxLineBytes:        256 << 10,
+				IngestionRate:       64 << 20,
+				IngestionBurst:      128 << 20,
+				StreamRate:          16 << 20,
+				StreamBurst:         32 << 20,
+				MaxStreams:          100_000,
+				MaxLabelsPerStream:  15,
+				MaxLabelNameLength:  1024,
+				MaxLabelValueLength: 2048,
+			},
+			Redaction: RedactionConfig{CreditCards: true, Emails: true, Secrets: true},
 		},
 		Log: LogConfig{Level: "info", Format: "logfmt"},
 	}
@@ -326,6 +400,31 @@ func (c *Config) Validate() error {
 	}
 	if c.Traces.DerivedMetricsInterval <= 0 {
 		return errors.New("traces.derived_metrics_interval must be positive")
+	}
+	for name, addr := range map[string]string{"logs.syslog_udp_addr": c.Logs.SyslogUDPAddr, "logs.syslog_tcp_addr": c.Logs.SyslogTCPAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	ll := c.Logs.Limits
+	for name, v := range map[string]int64{"logs.limits.max_line_bytes": int64(ll.MaxLineBytes), "logs.limits.ingestion_rate": int64(ll.IngestionRate), "logs.limits.ingestion_burst": int64(ll.IngestionBurst), "logs.limits.stream_rate": int64(ll.StreamRate), "logs.limits.stream_burst": int64(ll.StreamBurst), "logs.limits.max_streams": int64(ll.MaxStreams), "logs.limits.max_labels_per_stream": int64(ll.MaxLabelsPerStream), "logs.limits.max_label_name_length": int64(ll.MaxLabelNameLength), "logs.limits.max_label_value_length": int64(ll.MaxLabelValueLength)} {
+		if v <= 0 {
+			return fmt.Errorf("%s must be positive", name)
+		}
+	}
+	if ll.IngestionBurst < ll.MaxLineBytes || ll.StreamBurst < ll.MaxLineBytes {
+		return errors.New("logs.limits.ingestion_burst and stream_burst must be at least logs.limits.max_line_bytes, or a single line could never pass")
+	}
+	for i, r := range c.Logs.Redaction.Rules {
+		if r.Name == "" {
+			return fmt.Errorf("logs.redaction.rules[%d]: name is required", i)
+		}
+		if _, err := regexp.Compile(r.Regex); err != nil || r.Regex == "" {
+			return fmt.Errorf("logs.redaction.rules[%d] (%s): regex %q is not a valid RE2 expression: %v", i, r.Name, r.Regex, err)
+		}
 	}
 	if _, err := c.Prometheus(); err != nil {
 		return err

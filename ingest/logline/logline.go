@@ -323,3 +323,22 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
+
+type tenantKey struct{}
+
+// WithTenant returns ctx carrying the tenant a batch is written for (the
+// X-Scope-OrgID header, as Loki names it); limits are per tenant.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+// DefaultTenant is the tenant of requests that name none.
+const DefaultTenant = "default"
+
+// TenantFrom is the tenant WithTenant stored, or DefaultTenant.
+func TenantFrom(ctx context.Context) string {
+	if t, ok := ctx.Value(tenantKey{}).(string); ok && t != "" {
+		return t
+	}
+	return DefaultTenant
+}
