@@ -290,20 +290,31 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, index string) {
 			if errors.As(err, &le) {
 				batch.Accepted -= min(le.Refused, batch.Accepted)
 				batch.RejectReason("limit", le.Msg, le.Refused)
-				batch.Record(h.o.Metrics)
-				// Filebeat, Fluent Bit and Logstash retry a 429 with
-				// backoff; the stored part comes again (at least once).
-				h.fail(w, http.StatusTooManyRequests, "es_rejected_execution_exception", le.Msg)
+				if le.Refused >= len(recs) || len(le.Which) != le.Refused {
+					batch.Record(h.o.Metrics)
+					// Nothing was stored: the whole request is retried.
+					h.fail(w, http.StatusTooManyRequests, "es_rejected_execution_exception", le.Msg)
+					return
+				}
+				// Part was stored: as Elasticsearch, a 200 whose refused
+				// items carry 429, which shippers retry alone.
+				stored := storedItems(items)
+				for _, k := range le.Which {
+					if k < len(stored) {
+						it := &items[stored[k]]
+						*it = Item{Index: it.Index, ID: it.ID, Status: http.StatusTooManyRequests, Error: &ItemError{Type: "es_rejected_execution_exception", Reason: le.Msg}}
+					}
+				}
+			} else {
+				h.o.Logger.Error("cannot store log documents", "err", err)
+				code := logline.HTTPStatus(err)
+				typ := "exception"
+				if code == http.StatusServiceUnavailable {
+					typ = "unavailable_shards_exception"
+				}
+				h.fail(w, code, typ, "cannot store log documents: "+err.Error())
 				return
 			}
-			h.o.Logger.Error("cannot store log documents", "err", err)
-			code := logline.HTTPStatus(err)
-			typ := "exception"
-			if code == http.StatusServiceUnavailable {
-				typ = "unavailable_shards_exception"
-			}
-			h.fail(w, code, typ, "cannot store log documents: "+err.Error())
-			return
 		}
 	}
 	batch.Record(h.o.Metrics)
@@ -318,6 +329,17 @@ func (h *Handler) bulk(w http.ResponseWriter, r *http.Request, index string) {
 		resp.Items[i] = map[string]Item{actions[i].Name: it}
 	}
 	h.json(w, http.StatusOK, resp)
+}
+
+// storedItems maps the index of each record Convert made to its item.
+func storedItems(items []Item) []int {
+	var out []int
+	for i, it := range items {
+		if it.Status == http.StatusCreated {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // Convert turns parsed actions into records, one Item per action in

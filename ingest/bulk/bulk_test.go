@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -435,4 +436,41 @@ func FuzzBulk(f *testing.F) {
 			t.Fatalf("%d actions: %d %s", len(actions), w.Code, w.Body)
 		}
 	})
+}
+
+// A limit that refuses part of a batch answers as Elasticsearch does when
+// some items are rejected: 200, errors true, 429 on the refused items
+// only, so shippers retry just those.
+func TestPartialLimitRefusesItems(t *testing.T) {
+	body := []byte("{\"create\":{\"_index\":\"a\"}}\n{\"message\":\"x\"}\n{\"delete\":{\"_index\":\"a\",\"_id\":\"1\"}}\n{\"create\":{\"_index\":\"a\"}}\n{\"message\":\"y\"}\n{\"create\":{\"_index\":\"a\"}}\n{\"message\":\"z\"}\n")
+	sink := &memSink{err: &logline.LimitError{Refused: 1, Which: []int{1}, Msg: "per-stream rate limit exceeded"}}
+	w := do(newHandler(sink, Options{}), http.MethodPost, prefix+"/_bulk", body)
+	var resp struct {
+		Errors bool                         `json:"errors"`
+		Items  []map[string]json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != 200 || !resp.Errors || len(resp.Items) != 4 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var statuses []int
+	for _, it := range resp.Items {
+		for _, raw := range it {
+			var x struct {
+				Status int `json:"status"`
+				Error  *struct {
+					Type string `json:"type"`
+				} `json:"error"`
+			}
+			_ = json.Unmarshal(raw, &x)
+			statuses = append(statuses, x.Status)
+			if x.Status == 429 && (x.Error == nil || x.Error.Type != "es_rejected_execution_exception") {
+				t.Errorf("refused item without its error: %s", raw)
+			}
+		}
+	}
+	// Records are x, y, z; the sink refused its record 1 (y), the
+	// fourth line's document, which is item 2.
+	if want := []int{201, 400, 429, 201}; !slices.Equal(statuses, want) {
+		t.Fatalf("item statuses = %v, want %v", statuses, want)
+	}
 }

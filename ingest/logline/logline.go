@@ -38,7 +38,11 @@ func (f SinkFunc) Append(ctx context.Context, recs []logs.Record) error { return
 // Msg, as Loki does, so shippers back off and retry.
 type LimitError struct {
 	Refused int
-	Msg     string
+	// Which are the indexes, in the batch as passed to Append, of the
+	// refused records (ascending), so a protocol with per-item answers
+	// (the bulk API) can say which to retry.
+	Which []int
+	Msg   string
 }
 
 func (e *LimitError) Error() string { return e.Msg }
@@ -236,6 +240,10 @@ type Options struct {
 	ExtraLabels map[string]string
 	// DefaultService names records no field names a service for.
 	DefaultService string
+	// Stream, when set, is the canonical text (logs.StreamString) of the
+	// stream labels passed to Finish, rendered once by a receiver that
+	// finishes many records of one stream.
+	Stream string
 }
 
 // Finish completes a record a receiver decoded. stream holds the stream
@@ -282,6 +290,10 @@ func Finish(rec *logs.Record, stream map[string]string, o Options) {
 	}
 	if rec.Service == "" {
 		rec.Service = "unknown_service"
+	}
+	if stream != nil && o.Stream != "" {
+		rec.Stream = o.Stream
+		return
 	}
 	if stream == nil {
 		stream = make(map[string]string, 2+len(o.ExtraLabels))

@@ -79,6 +79,7 @@ func New(o Options) *Handler {
 // service_name, and the level they name. It is shared and never changed.
 type streamInfo struct {
 	labels   map[string]string
+	stream   string // labels in canonical text
 	level    string
 	severity int32 // of level
 	err      error
@@ -220,6 +221,7 @@ func (h *Handler) Records(req *PushRequest, now time.Time, batch *ingest.Batch) 
 					rec.SeverityText, rec.SeverityNumber = lvl, logs.SeverityOf(lvl)
 				}
 			}
+			opts.Stream = info.stream
 			logline.Finish(&rec, info.labels, opts)
 			out = append(out, rec)
 			batch.Accepted++
@@ -318,7 +320,7 @@ func newStreamInfo(text string, m map[string]string) *streamInfo {
 	if m["service_name"] == "" {
 		m["service_name"] = ServiceName(m)
 	}
-	info := &streamInfo{labels: m, level: levelOf(m)}
+	info := &streamInfo{labels: m, stream: logs.StreamString(m), level: levelOf(m)}
 	if info.level != "" {
 		info.severity = logs.SeverityOf(info.level)
 	}

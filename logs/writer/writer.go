@@ -164,7 +164,11 @@ func (w *Writer) Append(ctx context.Context, recs []logs.Record) error {
 	if !tl.AllowN(now, total) {
 		w.mu.Unlock()
 		w.refused.WithLabelValues("ingestion_rate").Add(float64(len(recs)))
-		return &logline.LimitError{Refused: len(recs), Msg: fmt.Sprintf(
+		all := make([]int, len(recs))
+		for i := range all {
+			all[i] = i
+		}
+		return &logline.LimitError{Refused: len(recs), Which: all, Msg: fmt.Sprintf(
 			"ingestion rate limit exceeded for tenant %q (limit: %d bytes/s, burst %d: logs.limits.ingestion_rate and ingestion_burst) while attempting to ingest %d lines totaling %d bytes; reduce log volume or raise the limit",
 			tenant, w.o.Limits.IngestionRate, w.o.Limits.IngestionBurst, len(recs), total)}
 	}
@@ -172,7 +176,7 @@ func (w *Writer) Append(ctx context.Context, recs []logs.Record) error {
 	// one stream are usually adjacent, so the state lookup is memoised.
 	keep := recs[:0]
 	var msgs []string
-	refused := 0
+	var which []int
 	var cur *streamState
 	curStream := ""
 	streamBytes := map[*streamState]int{}
@@ -198,13 +202,13 @@ func (w *Writer) Append(ctx context.Context, recs []logs.Record) error {
 		}
 		switch {
 		case cur == nil:
-			refused++
+			which = append(which, i)
 			w.refused.WithLabelValues("max_streams").Inc()
 		case cur.invalid != "":
-			refused++
+			which = append(which, i)
 			w.refused.WithLabelValues("invalid_labels").Inc()
 		case !allowed[cur]:
-			refused++
+			which = append(which, i)
 			w.refused.WithLabelValues("stream_rate").Inc()
 			if len(msgs) < 5 && (len(msgs) == 0 || !strings.Contains(msgs[len(msgs)-1], curStream)) {
 				msgs = append(msgs, fmt.Sprintf("per-stream rate limit exceeded (limit: %d bytes/s, burst %d: logs.limits.stream_rate and stream_burst) for stream %s totaling %d bytes; split the stream with more labels or raise the limit",
@@ -224,8 +228,8 @@ func (w *Writer) Append(ctx context.Context, recs []logs.Record) error {
 			w.o.Observe(keep)
 		}
 	}
-	if refused > 0 {
-		return &logline.LimitError{Refused: refused, Msg: fmt.Sprintf("%d of %d lines refused, %d stored: %s", refused, len(recs), len(keep), strings.Join(msgs, "; "))}
+	if len(which) > 0 {
+		return &logline.LimitError{Refused: len(which), Which: which, Msg: fmt.Sprintf("%d of %d lines refused, %d stored: %s", len(which), len(recs), len(keep), strings.Join(msgs, "; "))}
 	}
 	return nil
 }
