@@ -46,17 +46,26 @@ type StreamIndex struct {
 }
 
 // Extra makes the extra files of a part from its sorted records (the
-// events.Options.Extra of the log store). Row groups are RowGroupRows
-// records each, as the store writes them.
-func Extra(rows []Record) (map[string][]byte, error) {
+// events.Options.Extra of the log store) with row groups of RowGroupRows
+// records, as the store writes them.
+func Extra(rows []Record) (map[string][]byte, error) { return extra(rows, RowGroupRows) }
+
+// ExtraFor is Extra for a store whose parts have row groups of
+// groupRows records (events.Options.RowGroupRows): the indexes must split
+// rows exactly as the part does.
+func ExtraFor(groupRows int) func(rows []Record) (map[string][]byte, error) {
+	return func(rows []Record) (map[string][]byte, error) { return extra(rows, groupRows) }
+}
+
+func extra(rows []Record, groupRows int) (map[string][]byte, error) {
 	var si StreamIndex
 	idx := map[string]int{}
 	grams := []byte(gramsMagic)
-	groups := (len(rows) + RowGroupRows - 1) / RowGroupRows
+	groups := (len(rows) + groupRows - 1) / groupRows
 	grams = binary.AppendUvarint(grams, uint64(groups))
 	set := make([]uint64, 1<<maxGramsBits/64)
-	for start := 0; start < len(rows); start += RowGroupRows {
-		group := rows[start:min(start+RowGroupRows, len(rows))]
+	for start := 0; start < len(rows); start += groupRows {
+		group := rows[start:min(start+groupRows, len(rows))]
 		var in []int
 		clear(set)
 		for i := range group {
