@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
 
@@ -262,12 +263,65 @@ func (ev *evaluator) rangeAgg(r *RangeAggExpr, g *Grouping) (value, error) {
 		evalErr    error
 	)
 	quantile := r.Op == OpQuantileOverTime
+	seriesFor := func(key []labels.Label) *rangeSeries {
+		kbuf = appendKey(kbuf[:0], key)
+		rs, ok := series[string(kbuf)]
+		if !ok {
+			if (len(series)+1)*len(bounds) > maxRangeCells {
+				evalErr = fmt.Errorf("cannot evaluate query: %s keeps more than %d series × steps; narrow the selector, raise the step or aggregate with sum by (...)", r.Op, maxRangeCells)
+				return nil
+			}
+			rs = &rangeSeries{m: toLabels(key)}
+			if !quantile {
+				rs.accs = make([]acc, len(bounds))
+			}
+			series[string(kbuf)] = rs
+		}
+		return rs
+	}
+	fast := newFastGrouping(r, g, quantile)
+	if fast != nil {
+		sel.Light = fast.light
+		sel.LightBody = r.Op == OpBytesOverTime || r.Op == OpBytesRate
+	}
+	var (
+		lastStream string
+		cur        *streamGroup
+	)
 	err := ev.e.scan(ev.ctx, sel, ev.stats, func(rec *logs.Record) {
 		if evalErr != nil {
 			return
 		}
 		ts := rec.Time.UnixNano()
-		if ts <= lo || ts > hi || !pl.process(rec) {
+		if ts <= lo || ts > hi {
+			return
+		}
+		if fast != nil {
+			if cur == nil || rec.Stream != lastStream {
+				cur, lastStream = fast.of(rec.Stream), rec.Stream
+			}
+			if cur.ok {
+				li := 0
+				if cur.lvl {
+					li = levelIndex(rec.SeverityNumber)
+				}
+				rs := cur.rs[li]
+				if rs == nil {
+					if rs = seriesFor(cur.key(gbuf[:0], rec.SeverityNumber)); rs == nil {
+						return
+					}
+					cur.rs[li] = rs
+				}
+				v := 1.0
+				if sel.LightBody {
+					v = float64(len(rec.Body))
+				}
+				i, _ := slices.BinarySearch(bounds, ts)
+				rs.accs[i].merge(r.Op, acc{n: 1, a: v, t: ts})
+				return
+			}
+		}
+		if !pl.process(rec) {
 			return
 		}
 		v := 1.0
@@ -311,18 +365,9 @@ func (ev *evaluator) rangeAgg(r *RangeAggExpr, g *Grouping) (value, error) {
 			gbuf = groupSlice(gbuf[:0], lbuf, g)
 			key = gbuf
 		}
-		kbuf = appendKey(kbuf[:0], key)
-		rs, ok := series[string(kbuf)]
-		if !ok {
-			if (len(series)+1)*len(bounds) > maxRangeCells {
-				evalErr = fmt.Errorf("cannot evaluate query: %s keeps more than %d series × steps; narrow the selector, raise the step or aggregate with sum by (...)", r.Op, maxRangeCells)
-				return
-			}
-			rs = &rangeSeries{m: toLabels(key)}
-			if !quantile {
-				rs.accs = make([]acc, len(bounds))
-			}
-			series[string(kbuf)] = rs
+		rs := seriesFor(key)
+		if rs == nil {
+			return
 		}
 		one := acc{n: 1, a: v, t: ts}
 		if quantile {
@@ -458,6 +503,76 @@ func quantileOf(q float64, vals []float64) float64 {
 	upper := min(lower+1, len(vals)-1)
 	w := rank - float64(lower)
 	return vals[lower]*(1-w) + vals[upper]*w
+}
+
+// fastGrouping is the short way of a range aggregation with no pipeline
+// stages and no unwrap whose series a pushed-down sum/min/max groups by
+// labels every line of a stream gets from the stream itself (or
+// detected_level, from the severity): such a line's series depends only
+// on its stream and severity, so its labels are never built, and the
+// source may skip its metadata (Selection.Light). Streams lacking one of
+// the labels take the long way: the label may come from a line's
+// structured metadata.
+type fastGrouping struct {
+	g       *Grouping
+	streams map[string]*streamGroup
+}
+
+type streamGroup struct {
+	ok   bool           // every grouping label comes from the stream or the severity
+	lvl  bool           // the grouping has detected_level and the stream does not
+	base []labels.Label // the stream's labels the grouping keeps, sorted
+	rs   [7]*rangeSeries
+}
+
+func newFastGrouping(r *RangeAggExpr, g *Grouping, quantile bool) *fastGrouping {
+	if g == nil || g.Without || len(r.Log.Stages) > 0 || r.Unwrap != nil || quantile {
+		return nil
+	}
+	return &fastGrouping{g: g, streams: map[string]*streamGroup{}}
+}
+
+func (f *fastGrouping) light(stream string) bool { return f.of(stream).ok }
+
+func (f *fastGrouping) of(stream string) *streamGroup {
+	if sg, ok := f.streams[stream]; ok {
+		return sg
+	}
+	sg := &streamGroup{}
+	if ls, err := parseStream(stream); err == nil {
+		sg.ok = true
+		for _, name := range f.g.Labels {
+			has := slices.ContainsFunc(ls, func(l labels.Label) bool { return l.Name == name })
+			switch {
+			case has:
+			case name == "detected_level":
+				sg.lvl = true
+			default:
+				sg.ok = false
+			}
+		}
+		sg.base = groupSlice(nil, ls, f.g)
+	}
+	f.streams[stream] = sg
+	return sg
+}
+
+// key is the group's labels for a line of the given severity.
+func (sg *streamGroup) key(dst []labels.Label, severity int32) []labels.Label {
+	dst = append(dst, sg.base...)
+	if sg.lvl {
+		dst = append(dst, labels.Label{Name: "detected_level", Value: logs.LevelOf(severity)})
+		slices.SortFunc(dst, func(a, b labels.Label) int { return strings.Compare(a.Name, b.Name) })
+	}
+	return dst
+}
+
+// levelIndex numbers the levels logs.LevelOf names, 0..6.
+func levelIndex(severity int32) int {
+	if severity >= 1 && severity <= 24 {
+		return int(severity-1) / 4
+	}
+	return 6
 }
 
 // pushdown reports whether a vector aggregation over a range

@@ -50,6 +50,11 @@ type Selection struct {
 	// change the result: a log query that already holds Limit lines all
 	// newer (Backward) or older (Forward) than the block.
 	Skip func(minT, maxT int64) bool
+	// Light is nil, or reports for a stream whether the query needs only
+	// the Stream, Time and SeverityNumber of its records (and Body when
+	// LightBody): a source may leave their other fields empty.
+	Light     func(stream string) bool
+	LightBody bool
 }
 
 // SliceSource is a Source over records in memory, for tests. It checks

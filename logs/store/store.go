@@ -1,0 +1,442 @@
+// Package store answers LogQL's record selections (logql.Source) and the
+// label APIs from the log event store: the head as it is, and each part
+// pruned by time, by stream (streams.json: a selector is matched once
+// per distinct stream and picks the row groups holding one), by the
+// trigram bitsets of grams.bin (substring line filters), by the trace-id
+// bloom, and by the query's own bound on what can still change its
+// answer (Selection.Skip), reading parts newest first.
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/vigilhq/vigil/logs/logql"
+	"github.com/vigilhq/vigil/storage/events"
+	"github.com/vigilhq/vigil/storage/logs"
+	"github.com/vigilhq/vigil/storage/parts"
+)
+
+// Store reads a log event store. It is safe for concurrent use.
+type Store struct {
+	ev *events.Store[logs.Record]
+
+	mu  sync.Mutex
+	idx map[*parts.Part]*partIndex // parts are immutable: indexes never go stale
+	// labels caches parsed stream labels; cleared when it grows past
+	// maxLabelCache.
+	labels map[string]labels.Labels
+}
+
+const maxLabelCache = 100_000
+
+type partIndex struct {
+	streams logs.StreamIndex
+	grams   *logs.Grams // nil for parts without grams.bin
+}
+
+// New returns a Store reading ev.
+func New(ev *events.Store[logs.Record]) *Store {
+	return &Store{ev: ev, idx: map[*parts.Part]*partIndex{}, labels: map[string]labels.Labels{}}
+}
+
+// Labels parses a canonical stream string, cached.
+func (s *Store) Labels(stream string) (labels.Labels, error) {
+	s.mu.Lock()
+	ls, ok := s.labels[stream]
+	s.mu.Unlock()
+	if ok {
+		return ls, nil
+	}
+	ls, err := parser.ParseMetric(stream)
+	if err != nil {
+		return labels.EmptyLabels(), fmt.Errorf("cannot parse stream %q: %w", stream, err)
+	}
+	s.mu.Lock()
+	if len(s.labels) >= maxLabelCache {
+		clear(s.labels)
+	}
+	s.labels[stream] = ls
+	s.mu.Unlock()
+	return ls, nil
+}
+
+// streamMatcher memoises one query's selector over stream strings.
+type streamMatcher struct {
+	s    *Store
+	ms   []*labels.Matcher
+	memo map[string]bool
+}
+
+func (m *streamMatcher) matches(stream string) bool {
+	if ok, seen := m.memo[stream]; seen {
+		return ok
+	}
+	ok := false
+	if ls, err := m.s.Labels(stream); err == nil {
+		ok = true
+		for _, mt := range m.ms {
+			if !mt.Matches(ls.Get(mt.Name)) {
+				ok = false
+				break
+			}
+		}
+	}
+	m.memo[stream] = ok
+	return ok
+}
+
+// index returns the part's decoded extra files, reading them once.
+func (s *Store) index(p *parts.Part) (*partIndex, error) {
+	s.mu.Lock()
+	pi, ok := s.idx[p]
+	s.mu.Unlock()
+	if ok {
+		return pi, nil
+	}
+	pi = &partIndex{}
+	b, err := p.ReadExtra(logs.StreamsFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &pi.streams); err != nil {
+		return nil, fmt.Errorf("cannot read %s of part %s: %w", logs.StreamsFile, p.Dir, err)
+	}
+	if len(pi.streams.Groups) != len(p.Meta.RowGroups) {
+		return nil, fmt.Errorf("part %s: %s lists %d row groups, the part has %d", p.Dir, logs.StreamsFile, len(pi.streams.Groups), len(p.Meta.RowGroups))
+	}
+	if b, err := p.ReadExtra(logs.GramsFile); err == nil {
+		if pi.grams, err = logs.ReadGrams(b); err != nil {
+			return nil, fmt.Errorf("part %s: %w", p.Dir, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.idx[p] = pi
+	s.mu.Unlock()
+	return pi, nil
+}
+
+// forget drops the indexes of parts no longer in the store.
+func (s *Store) forget(live []*parts.Part) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.idx) <= len(live) {
+		return
+	}
+	keep := make(map[*parts.Part]bool, len(live))
+	for _, p := range live {
+		keep[p] = true
+	}
+	for p := range s.idx {
+		if !keep[p] {
+			delete(s.idx, p)
+		}
+	}
+}
+
+// Select implements logql.Source.
+func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.Record) bool) error {
+	v := s.ev.View()
+	defer v.Release()
+	defer s.forget(v.Parts)
+	m := &streamMatcher{s: s, ms: sel.Matchers, memo: map[string]bool{}}
+
+	// The head: unsorted, small; checked row by row.
+	if len(v.Head) > 0 {
+		for i := range v.Head {
+			r := &v.Head[i]
+			if t := r.Time.UnixNano(); t < sel.Start || t > sel.End || !m.matches(r.Stream) || !containsAll(r.Body, sel.LineContains) {
+				continue
+			}
+			if !fn(r) {
+				return nil
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	var tokens []string
+	if id, ok := sel.Labels["trace_id"]; ok {
+		var tid [16]byte
+		if n, err := hex.Decode(tid[:], []byte(strings.ToLower(id))); err == nil && n == 16 {
+			tokens = append(tokens, logs.TraceToken(tid))
+		}
+	}
+	// Newest parts first: a log query that has its lines stops early.
+	ps := slices.Clone(v.Parts)
+	slices.SortFunc(ps, func(a, b *parts.Part) int { return -cmp.Compare(a.Meta.MaxTime, b.Meta.MaxTime) })
+	for _, p := range ps {
+		if p.Meta.MaxTime < sel.Start || p.Meta.MinTime > sel.End {
+			continue
+		}
+		if sel.Skip != nil && sel.Skip(p.Meta.MinTime, p.Meta.MaxTime) {
+			continue
+		}
+		pi, err := s.index(p)
+		if err != nil {
+			return err
+		}
+		want := make([]bool, len(pi.streams.Streams))
+		some, useTokens := false, len(tokens) > 0
+		for i, st := range pi.streams.Streams {
+			want[i] = m.matches(st)
+			some = some || want[i]
+			// A stream labelled trace_id answers trace_id= itself,
+			// which the bloom of record trace ids does not know.
+			if want[i] && strings.Contains(st, "trace_id=") {
+				useTokens = false
+			}
+		}
+		if !some {
+			continue
+		}
+		var groups []int
+		for g, rg := range p.Meta.RowGroups {
+			if rg.MaxTime < sel.Start || rg.MinTime > sel.End {
+				continue
+			}
+			if !slices.ContainsFunc(pi.streams.Groups[g], func(i int) bool { return i < len(want) && want[i] }) {
+				continue
+			}
+			if pi.grams != nil && len(sel.LineContains) > 0 && !pi.grams.MayContain(g, sel.LineContains) {
+				continue
+			}
+			if useTokens && !p.GroupMayContainAny(g, tokens) {
+				continue
+			}
+			groups = append(groups, g)
+		}
+		if len(groups) == 0 {
+			continue
+		}
+		more, err := s.scanGroups(ctx, p, pi, groups, sel, m, fn)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanGroups reads the given row groups of p, newest first, and calls fn
+// for the records in the selection's time range and streams.
+func (s *Store) scanGroups(ctx context.Context, p *parts.Part, pi *partIndex, groups []int, sel logql.Selection, m *streamMatcher, fn func(*logs.Record) bool) (bool, error) {
+	d, err := p.OpenData()
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	in := map[string]string{} // one copy of each stream string
+	slices.SortFunc(groups, func(a, b int) int { return -cmp.Compare(p.Meta.RowGroups[a].MaxTime, p.Meta.RowGroups[b].MaxTime) })
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		rg := p.Meta.RowGroups[g]
+		if sel.Skip != nil && sel.Skip(rg.MinTime, rg.MaxTime) {
+			continue
+		}
+		var rows []logs.Record
+		if light(sel, p, g, pi) {
+			rows, err = readLight(d, g, sel.LightBody, in)
+		} else if len(sel.LineContains) > 0 {
+			// Late materialisation: the body column alone says which
+			// rows can match; only those are decoded whole.
+			rows, err = readMatching(d, g, sel.LineContains)
+		} else {
+			rows, err = parts.ReadRows[logs.Record](d, g, 0, rg.Rows)
+		}
+		if err != nil {
+			return false, err
+		}
+		for i := range rows {
+			r := &rows[i]
+			if t := r.Time.UnixNano(); t < sel.Start || t > sel.End || !m.matches(r.Stream) {
+				continue
+			}
+			if !fn(r) {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// Streams returns the distinct streams with records in [start, end]
+// (Unix ns) that match every matcher, from the head and the parts'
+// stream lists (a part's streams count when the part overlaps the range).
+func (s *Store) Streams(ctx context.Context, matchers []*labels.Matcher, start, end int64) ([]string, error) {
+	v := s.ev.View()
+	defer v.Release()
+	m := &streamMatcher{s: s, ms: matchers, memo: map[string]bool{}}
+	seen := map[string]bool{}
+	for i := range v.Head {
+		r := &v.Head[i]
+		if t := r.Time.UnixNano(); t >= start && t <= end && !seen[r.Stream] && m.matches(r.Stream) {
+			seen[r.Stream] = true
+		}
+	}
+	for _, p := range v.Parts {
+		if p.Meta.MaxTime < start || p.Meta.MinTime > end {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pi, err := s.index(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range pi.streams.Streams {
+			if !seen[st] && m.matches(st) {
+				seen[st] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for st := range seen {
+		out = append(out, st)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// light reports whether the query needs only the light columns of every
+// record of row group g: the Light hint says so for each of its streams
+// (and there is no line filter, which needs bodies).
+func light(sel logql.Selection, p *parts.Part, g int, pi *partIndex) bool {
+	if sel.Light == nil || len(sel.LineContains) > 0 {
+		return false
+	}
+	for _, i := range pi.streams.Groups[g] {
+		if i < len(pi.streams.Streams) && !sel.Light(pi.streams.Streams[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// readLight reads row group g's stream, time and severity columns (and
+// body when asked) into records with no other fields: a count by stream
+// labels reads a few bytes a line instead of whole records.
+func readLight(d *parts.Data, g int, body bool, in map[string]string) ([]logs.Record, error) {
+	var out []logs.Record
+	i := 0
+	col := func(name string, set func(r *logs.Record, v parquet.Value)) error {
+		i = 0
+		return d.ReadColumn(g, name, func(vals []parquet.Value) {
+			for _, v := range vals {
+				if i == len(out) {
+					out = append(out, logs.Record{})
+				}
+				set(&out[i], v)
+				i++
+			}
+		})
+	}
+	if err := col("stream", func(r *logs.Record, v parquet.Value) {
+		b := v.ByteArray()
+		s, ok := in[string(b)]
+		if !ok {
+			s = string(b)
+			in[s] = s
+		}
+		r.Stream = s
+	}); err != nil {
+		return nil, err
+	}
+	n := len(out)
+	cols := []struct {
+		name string
+		set  func(r *logs.Record, v parquet.Value)
+	}{
+		{"time", func(r *logs.Record, v parquet.Value) { r.Time = time.Unix(0, v.Int64()).UTC() }},
+		{"severity_number", func(r *logs.Record, v parquet.Value) { r.SeverityNumber = v.Int32() }},
+	}
+	if body {
+		cols = append(cols, struct {
+			name string
+			set  func(r *logs.Record, v parquet.Value)
+		}{"body", func(r *logs.Record, v parquet.Value) { r.Body = string(v.ByteArray()) }})
+	}
+	for _, c := range cols {
+		if err := col(c.name, c.set); err != nil {
+			return nil, err
+		}
+		if i != n || len(out) != n {
+			return nil, fmt.Errorf("row group %d: column %s has %d values for %d rows", g, c.name, i, n)
+		}
+	}
+	return out, nil
+}
+
+func containsAll(s string, needles []string) bool {
+	for _, n := range needles {
+		if !strings.Contains(s, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// readMatching returns the records of row group g whose body contains
+// every needle, reading the body column first and decoding whole rows
+// only for the runs of rows that match.
+func readMatching(d *parts.Data, g int, needles []string) ([]logs.Record, error) {
+	bs := make([][]byte, len(needles))
+	for i, n := range needles {
+		bs[i] = []byte(n)
+	}
+	var hits []int64
+	var i int64
+	err := d.ReadColumn(g, "body", func(vals []parquet.Value) {
+		for _, v := range vals {
+			b := v.ByteArray()
+			ok := true
+			for _, n := range bs {
+				if !bytes.Contains(b, n) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				hits = append(hits, i)
+			}
+			i++
+		}
+	})
+	if err != nil || len(hits) == 0 {
+		return nil, err
+	}
+	var out []logs.Record
+	for j := 0; j < len(hits); {
+		k := j + 1
+		for k < len(hits) && hits[k] == hits[k-1]+1 {
+			k++
+		}
+		rows, err := parts.ReadRows[logs.Record](d, g, hits[j], hits[k-1]+1)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+		j = k
+	}
+	return out, nil
+}
