@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -69,6 +70,7 @@ type Server struct {
 
 	store   *metricstore.Store
 	spans   *events.Store[spans.Span]
+	logs    *logPipeline
 	catalog *search.Catalog
 	graph   *servicegraph.Graph
 	sampler *sampling.Sampler // nil unless tail sampling is on
@@ -99,6 +101,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			}
 			if s.spans != nil {
 				_ = s.spans.Close()
+			}
+			if s.logs != nil {
+				_ = s.logs.events.Close()
 			}
 		}
 	}()
@@ -296,6 +301,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		Logger:          log.With("component", "remotewrite"),
 	})
 	tokens := auth.Tokens{Write: cfg.Auth.WriteToken, Read: cfg.Auth.ReadToken}
+	if err := step("log store", func() (err error) {
+		s.logs, err = openLogs(cfg, s.reg, metrics, log)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/write", tokens.RequireWrite(rw))
@@ -308,6 +319,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	for _, p := range jaegerapi.Patterns {
 		mux.Handle(p, tokens.RequireRead(jaeger))
 	}
+	s.logs.mount(mux, tokens.RequireWrite, tokens.RequireRead)
 	mux.Handle("/metrics", tokens.RequireRead(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Vigil is Healthy.")
@@ -331,6 +343,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		omux := http.NewServeMux()
 		omux.Handle("/v1/metrics", tokens.RequireWrite(otlpMetrics))
 		omux.Handle("/v1/traces", tokens.RequireWrite(otlpTraces))
+		omux.Handle("/v1/logs", tokens.RequireWrite(withTenant(s.logs.otlp)))
 		if s.otlpHTTPLn, err = listen(cfg.OTLP.HTTPAddr, cfg.OTLP.TLS); err != nil {
 			return nil, fmt.Errorf("cannot listen on otlp.http_addr (--otlp-http-addr): %w", err)
 		}
@@ -348,6 +361,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		s.grpcSrv = grpc.NewServer(opts...)
 		pmetricotlp.RegisterGRPCServer(s.grpcSrv, otlpMetrics)
 		ptraceotlp.RegisterGRPCServer(s.grpcSrv, otlpTraces)
+		plogotlp.RegisterGRPCServer(s.grpcSrv, s.logs.otlp)
 		// gRPC does its own TLS, so its listener is plain TCP.
 		if s.grpcLn, err = net.Listen("tcp", cfg.OTLP.GRPCAddr); err != nil {
 			return nil, fmt.Errorf("cannot listen on otlp.grpc_addr (--otlp-grpc-addr): %w", err)
@@ -395,6 +409,7 @@ func (s *Server) Run(ctx context.Context) error {
 	goLoop(&loops, "push", func() error { return s.push.Run(loopCtx) })
 	goLoop(&loops, "gather", func() error { return s.gather.Run(loopCtx) })
 	goLoop(&loops, "span store", func() error { return s.spans.Run(loopCtx) })
+	s.logs.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })
 	goLoop(&loops, "derived metrics", func() error { return s.derived.Run(loopCtx) })
 	goLoop(&loops, "service graph", func() error { return s.graph.Run(loopCtx) })
 	if s.sampler != nil {
@@ -486,6 +501,11 @@ func (s *Server) shutdown(stopLoops context.CancelFunc, loops, servers *sync.Wai
 			s.log.Error("cannot close span store", "err", err)
 		}
 	})
+	timed("log store", func() {
+		if err := s.logs.events.Close(); err != nil {
+			s.log.Error("cannot close log store", "err", err)
+		}
+	})
 	timed("metrics store", func() {
 		if err := s.store.Close(); err != nil {
 			s.log.Error("cannot close metrics store", "err", err)
@@ -494,7 +514,7 @@ func (s *Server) shutdown(stopLoops context.CancelFunc, loops, servers *sync.Wai
 }
 
 // sweep forgets inactive series in the cardinality limiter, and drops span
-// parts older than the retention, every minute.
+// and log parts older than the retention, every minute.
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -511,6 +531,7 @@ func (s *Server) sweep(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Info("dropped expired span parts", "parts", n)
 			}
+			s.logs.applyRetention(s.cfg, s.log)
 			if max := int64(s.cfg.Traces.RetentionSize); max > 0 {
 				if n, err := s.spans.DropToSize(max); err != nil {
 					s.log.Warn("cannot apply span size retention", "err", err)

@@ -57,9 +57,12 @@ export async function api<T>(path: string, params: Record<string, string> = {}, 
     throw new APIError(401, "unauthorized", "this Vigil needs a read token");
   }
   let j: { status: string; data: T; errorType?: string; error?: string };
+  const text = await res.text();
   try {
-    j = await res.json();
+    j = JSON.parse(text);
   } catch {
+    // Loki's API (and plain handlers) answer errors as plain text.
+    if (!res.ok && text.trim()) throw new APIError(res.status, res.status === 400 ? "bad_data" : "error", text.trim());
     throw new APIError(res.status, "bad_response", `unexpected response (HTTP ${res.status})`);
   }
   if (j.status !== "success") throw new APIError(res.status, j.errorType ?? "error", j.error ?? `HTTP ${res.status}`);
@@ -188,3 +191,48 @@ export const getTrace = (id: string, signal?: AbortSignal) => vigil<{ traceID: s
 export const searchTraces = (p: URLSearchParams, signal?: AbortSignal) => vigil<{ traces: TraceSummary[] | null; nextCursor?: string }>("/api/vigil/v1/traces", p, signal);
 export const services = () => vigil<{ services: string[] | null }>("/api/vigil/v1/services");
 export const operations = (service: string) => vigil<{ operations: { name: string; kind: string }[] | null }>("/api/vigil/v1/operations", new URLSearchParams({ service }));
+
+// Loki's HTTP API, as Vigil serves it for logs: the same {status, data}
+// envelope as the Prometheus API, with times in Unix nanoseconds.
+
+// A stream of log lines: its labels and [Unix ns, line] pairs.
+export type LokiStream = { stream: Labels; values: [string, string][] };
+export type StreamsResult = { resultType: "streams"; result: LokiStream[] };
+export type LogQueryResult = StreamsResult | MatrixResult | VectorResult;
+
+export interface LogQueryParams {
+  query: string;
+  start: bigint; // Unix ns
+  end: bigint; // Unix ns
+  limit?: number;
+  direction?: "backward" | "forward";
+  step?: number; // seconds, for metric queries
+}
+
+export function logQueryRange(p: LogQueryParams, signal?: AbortSignal) {
+  const params: Record<string, string> = { query: p.query, start: String(p.start), end: String(p.end) };
+  if (p.limit) params.limit = String(p.limit);
+  if (p.direction) params.direction = p.direction;
+  if (p.step) params.step = String(p.step);
+  return api<LogQueryResult>("/loki/api/v1/query_range", params, "GET", signal);
+}
+
+export function logLabelValues(name: string, start?: bigint, end?: bigint, signal?: AbortSignal) {
+  const params: Record<string, string> = {};
+  if (start != null) params.start = String(start);
+  if (end != null) params.end = String(end);
+  return api<string[] | null>(`/loki/api/v1/label/${encodeURIComponent(name)}/values`, params, "GET", signal);
+}
+
+// A message of the live tail: new lines, and the lines the server had to
+// drop because this client (or its own buffer) fell behind.
+export type TailMessage = { streams?: LokiStream[]; dropped_entries?: { labels: Labels; timestamp: string }[] | null };
+
+// tailURL is the WebSocket address of the live tail of a log query,
+// starting at start (Unix ns). A browser cannot send the read token on a
+// WebSocket, so a Vigil with a read token refuses it.
+export function tailURL(query: string, start: bigint, limit: number): string {
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  const qs = new URLSearchParams({ query, start: String(start), limit: String(limit) });
+  return `${proto}//${location.host}/loki/api/v1/tail?${qs}`;
+}

@@ -29,6 +29,12 @@ export function explorePage(root: HTMLElement): () => void {
   const params = new URLSearchParams(location.search);
   let rangeName = params.get("range") ?? "1h";
   if (!ranges.some(([n]) => n === rangeName)) rangeName = "1h";
+  // An absolute range (start and end in Unix seconds), as other pages
+  // link here with, is one more choice of the range picker.
+  const absStart = parseFloat(params.get("start") ?? "");
+  const absEnd = parseFloat(params.get("end") ?? "");
+  const absolute = Number.isFinite(absStart) && Number.isFinite(absEnd) && absEnd > absStart;
+  if (absolute) rangeName = "custom";
   let tab = params.get("tab") === "table" ? "table" : "graph";
 
   const input = h("textarea", { class: "query", rows: "2", spellcheck: "false", placeholder: "PromQL, e.g. rate(node_cpu_seconds_total[5m])", "aria-label": "PromQL query", autocomplete: "off" });
@@ -40,6 +46,7 @@ export function explorePage(root: HTMLElement): () => void {
     if (n === rangeName) o.selected = true;
     rangeSel.append(o);
   }
+  if (absolute) rangeSel.append(h("option", { value: "custom", selected: "" }, `${formatTime(absStart * 1000)} – ${formatTime(absEnd * 1000)}`));
   const run = h("button", { class: "primary", type: "button" }, "Run");
   const graphTab = h("button", { type: "button", class: "tab", "data-tab": "graph" }, "Graph");
   const tableTab = h("button", { type: "button", class: "tab", "data-tab": "table" }, "Table");
@@ -162,13 +169,14 @@ export function explorePage(root: HTMLElement): () => void {
   let ctrl = new AbortController();
   const execute = async () => {
     const q = input.value.trim();
-    const p = new URLSearchParams({ q, range: rangeSel.value, tab });
+    const custom = rangeSel.value === "custom";
+    const p = new URLSearchParams(custom ? { q, start: String(absStart), end: String(absEnd), tab } : { q, range: rangeSel.value, tab });
     history.replaceState(null, "", `/explore?${p}`);
     if (!q) return;
     ctrl.abort();
     ctrl = new AbortController();
-    const rangeSec = ranges.find(([n]) => n === rangeSel.value)![1];
-    const end = Math.floor(Date.now() / 1000);
+    const rangeSec = custom ? absEnd - absStart : ranges.find(([n]) => n === rangeSel.value)![1];
+    const end = custom ? absEnd : Math.floor(Date.now() / 1000);
     const start = end - rangeSec;
     const step = Math.max(1, Math.round(rangeSec / Math.max(100, Math.min(graphEl.clientWidth || 800, 1000))));
     error.replaceChildren();

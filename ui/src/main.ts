@@ -8,6 +8,7 @@ import { homePage } from "./home";
 import { explorePage } from "./explore";
 import { tracesPage } from "./traces";
 import { tracePage } from "./trace";
+import { logsPage } from "./logs";
 import { serviceMapPage } from "./servicemap";
 import { setRenderer } from "./router";
 
@@ -17,6 +18,7 @@ const routes: Record<string, Page> = {
   "/": homePage,
   "/explore": explorePage,
   "/traces": tracesPage,
+  "/logs": logsPage,
   "/service-map": serviceMapPage,
 };
 
@@ -40,6 +42,7 @@ const nav = h(
   h("a", { href: "/", "data-route": "" }, "Home"),
   h("a", { href: "/explore", "data-route": "" }, "Explore"),
   h("a", { href: "/traces", "data-route": "" }, "Traces"),
+  h("a", { href: "/logs", "data-route": "" }, "Logs"),
   h("a", { href: "/service-map", "data-route": "" }, "Service map"),
   h("span", { class: "spacer" }),
   tokenLink,

@@ -1,9 +1,12 @@
 // One trace: a waterfall of its span tree (or a flame graph of the same
 // spans) on the trace's timeline, and the details of the selected span.
-// The view and the selected span are in the URL query.
-import { getTrace, APIError, Span, Attrs, SpanEvent } from "./api";
+// The view and the selected span are in the URL query. Beside them, the
+// trace's log lines (those with its trace_id), each pointing at its span.
+import { getTrace, APIError, Span, Attrs, SpanEvent, logQueryRange } from "./api";
 import { h, errorBox } from "./dom";
 import { formatAttr, formatDuration, formatTime, nanosSince, nanosToMillis, serviceColour } from "./format";
+import { levelBadge, logsHref, serviceLabel } from "./logs";
+import { entriesOf, levelOf, LogEntry, nsToMillis, quote } from "./logql";
 import { serviceChip } from "./traces";
 
 interface SpanNode {
@@ -62,7 +65,7 @@ export function tracePage(root: HTMLElement): () => void {
     .then((r) => {
       root.replaceChildren();
       if (!r.spans?.length) return notFound(root, id);
-      renderTrace(root, r.traceID || id, r.spans);
+      renderTrace(root, r.traceID || id, r.spans, ctrl.signal);
     })
     .catch((e) => {
       if ((e as Error).name === "AbortError") return;
@@ -89,7 +92,7 @@ function setQuery(k: string, v: string | null) {
   history.replaceState(null, "", location.pathname + (qs ? "?" + qs : ""));
 }
 
-function renderTrace(root: HTMLElement, traceID: string, spans: Span[]) {
+function renderTrace(root: HTMLElement, traceID: string, spans: Span[], signal: AbortSignal) {
   const tree = buildTree(spans);
   const rootNode = tree.roots[0];
   const services = [...new Set(spans.map((s) => s.service))].sort();
@@ -119,7 +122,10 @@ function renderTrace(root: HTMLElement, traceID: string, spans: Span[]) {
   const flameTab = h("button", { type: "button", class: "tab", "data-view": "flame" }, "Flame graph");
   const viewEl = h("div", { class: "trace-view" });
   const details = h("aside", { class: "span-details", hidden: "" });
-  root.append(header, h("div", { class: "tabs" }, wfTab, flameTab), h("div", { class: "trace-body" }, viewEl, details));
+  const logsEl = h("section", { class: "trace-logs", "data-testid": "trace-logs", "aria-label": "logs of this trace" });
+  root.append(header, h("div", { class: "tabs" }, wfTab, flameTab), h("div", { class: "trace-body" }, viewEl, details), logsEl);
+  // The trace's log lines, oldest first; undefined until they arrive.
+  let logs: LogEntry[] | undefined;
 
   const select = (n: SpanNode | undefined) => {
     selected = n;
@@ -128,7 +134,8 @@ function renderTrace(root: HTMLElement, traceID: string, spans: Span[]) {
     if (n) viewEl.querySelectorAll(`[data-span-id="${CSS.escape(n.span.spanID)}"]`).forEach((e) => e.classList.add("selected"));
     details.hidden = !n;
     root.querySelector(".trace-body")!.classList.toggle("with-details", !!n);
-    if (n) renderDetails(details, n, tree.t0, () => select(undefined));
+    if (n) renderDetails(details, n, tree.t0, logs, () => select(undefined));
+    logsEl.querySelectorAll(".trace-log-row").forEach((r) => r.classList.toggle("selected", !!n && (r as HTMLElement).dataset.spanId === n.span.spanID));
   };
 
   const draw = () => {
@@ -150,6 +157,95 @@ function renderTrace(root: HTMLElement, traceID: string, spans: Span[]) {
       draw();
     });
   draw();
+
+  loadTraceLogs(logsEl, traceID, tree, signal, (l) => {
+    logs = l;
+    select(selected);
+  }, (spanID) => {
+    const n = tree.all.find((x) => x.span.spanID === spanID);
+    if (!n) return;
+    select(n);
+    viewEl.querySelector(`[data-span-id="${CSS.escape(spanID)}"]`)?.scrollIntoView({ block: "nearest" });
+  });
+}
+
+// The window searched for a trace's logs reaches this far either side of
+// its spans: a service may log before its span starts or after it ends,
+// and clocks differ between hosts.
+const LOG_MARGIN_NS = 5n * 60n * 1000000000n;
+const TRACE_LOG_LIMIT = 1000;
+
+// loadTraceLogs fills el with the log lines of the trace, and hands them
+// to loaded for the span details. pick selects the span of a line.
+async function loadTraceLogs(el: HTMLElement, traceID: string, tree: ReturnType<typeof buildTree>, signal: AbortSignal, loaded: (l: LogEntry[]) => void, pick: (spanID: string) => void) {
+  const query = `{service_name=~".+"} | trace_id=${quote(traceID.toLowerCase())}`;
+  let t0: bigint;
+  try {
+    t0 = BigInt(tree.t0);
+  } catch {
+    t0 = 0n;
+  }
+  const start = t0 - LOG_MARGIN_NS;
+  const end = t0 + BigInt(Math.ceil(tree.total)) + LOG_MARGIN_NS;
+  const open = h("a", { href: logsHref(query, Number(start / 1000000n) / 1000, Number(end / 1000000n) / 1000), "data-route": "", class: "open-logs" }, "Open in logs");
+  const title = h("h2", {}, "Logs");
+  const body = h("div", { class: "info" }, "loading logs…");
+  el.replaceChildren(h("div", { class: "trace-logs-head" }, title, open), body);
+  const spans = new Set(tree.all.map((n) => n.span.spanID));
+  try {
+    const r = await logQueryRange({ query, start, end, limit: TRACE_LOG_LIMIT, direction: "forward" }, signal);
+    const lines = r.resultType === "streams" ? entriesOf(r.result, true) : [];
+    title.textContent = `Logs (${lines.length}${lines.length >= TRACE_LOG_LIMIT ? `, the first ${TRACE_LOG_LIMIT}` : ""})`;
+    if (!lines.length) body.replaceWith(h("div", { class: "empty-state" }, "no logs for this trace"));
+    else
+      body.replaceWith(
+        h(
+          "div",
+          { class: "log-list", role: "list" },
+          ...lines.map((e) => {
+            const spanID = e.labels.span_id ?? "";
+            const row = traceLogRow(e, tree.t0, "trace-log-row");
+            if (spans.has(spanID)) {
+              row.classList.add("clickable");
+              row.dataset.spanId = spanID;
+              row.tabIndex = 0;
+              row.title = "show its span";
+              row.addEventListener("click", () => pick(spanID));
+              row.addEventListener("keydown", (ev) => {
+                if (ev.key === "Enter") pick(spanID);
+              });
+            }
+            return row;
+          }),
+        ),
+      );
+    loaded(lines);
+  } catch (e) {
+    if ((e as Error).name === "AbortError") return;
+    body.replaceWith(errorBox(e as APIError));
+  }
+}
+
+// traceLogRow draws a log line for the trace page: its time after the
+// trace's start, level, service and line.
+function traceLogRow(e: LogEntry, t0: string, testid: string): HTMLElement {
+  const level = levelOf(e.labels);
+  const offset = nanosSince(String(e.ts), t0);
+  const svc = serviceLabel(e.labels);
+  const dot = h("span", { class: "svc-dot" });
+  dot.style.background = serviceColour(svc);
+  return h(
+    "div",
+    { class: `log-row trace-log-row lvl-${level}`, role: "listitem", "data-testid": testid, "data-level": level },
+    h(
+      "div",
+      { class: "log-main" },
+      h("span", { class: "log-time", title: `${formatTime(nsToMillis(e.ts))}, ${e.ts} ns` }, formatTime(nsToMillis(e.ts)).slice(11), h("span", { class: "log-offset" }, (offset < 0 ? " −" : " +") + formatDuration(Math.abs(offset)))),
+      levelBadge(level),
+      h("span", { class: "log-svc", title: svc }, dot, svc),
+      h("span", { class: "log-line" }, e.line),
+    ),
+  );
 }
 
 function axis(total: number): HTMLElement {
@@ -272,13 +368,14 @@ function eventView(e: SpanEvent, t0: string): HTMLElement {
   return el;
 }
 
-function renderDetails(el: HTMLElement, n: SpanNode, t0: string, close: () => void) {
+function renderDetails(el: HTMLElement, n: SpanNode, t0: string, logs: LogEntry[] | undefined, close: () => void) {
   const s = n.span;
   const closeBtn = h("button", { type: "button", class: "icon close", "aria-label": "close details" }, "×");
   closeBtn.addEventListener("click", close);
   const row = (k: string, v: string | HTMLElement) => h("tr", {}, h("th", {}, k), h("td", {}, v));
   const status = h("span", { class: s.statusCode === "error" ? "status-error" : "" }, s.statusCode || "unset");
   const scope = s.scope?.name ? `${s.scope.name}${s.scope.version ? " " + s.scope.version : ""}` : "";
+  const spanLogs = logs?.filter((e) => e.labels.span_id === s.spanID);
   el.replaceChildren(
     h("div", { class: "details-head" }, h("h2", {}, h("span", { class: "svc" }, s.service), " ", s.name), closeBtn),
     h(
@@ -303,6 +400,14 @@ function renderDetails(el: HTMLElement, n: SpanNode, t0: string, close: () => vo
     ),
     attrTable("Attributes", s.attributes) ?? "",
     attrTable("Resource", s.resource) ?? "",
+    spanLogs
+      ? h(
+          "section",
+          { class: "span-logs" },
+          h("h3", {}, `Logs (${spanLogs.length})`),
+          spanLogs.length ? h("div", { class: "log-list", role: "list" }, ...spanLogs.map((e) => traceLogRow(e, t0, "span-log-row"))) : h("p", { class: "info" }, "no logs for this span"),
+        )
+      : "",
     s.events?.length ? h("section", {}, h("h3", {}, `Events (${s.events.length})`), ...s.events.map((e) => eventView(e, t0))) : "",
     s.links?.length
       ? h(
