@@ -21,14 +21,17 @@ PIP_PACKAGES=(
   requests==2.34.2
 )
 TELEMETRYGEN=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0
-APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager chromium curl)
+# rsyslog: TestLogsSyslog runs rsyslogd in the foreground with its own
+# configuration; logger (bsdutils, util-linux) sends syslog messages.
+APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager chromium curl rsyslog bsdutils)
 
 say() { echo "install-test-deps: $*"; }
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
-for bin in prometheus promtool prometheus-node-exporter prometheus-alertmanager chromium curl; do
-  command -v "$bin" >/dev/null 2>&1 || missing+=("$bin")
+for bin in prometheus promtool prometheus-node-exporter prometheus-alertmanager chromium curl rsyslogd logger; do
+  # rsyslogd is in /usr/sbin, which a non-root PATH may lack.
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$bin")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   say "apt: installing ${APT_PACKAGES[*]} (missing: ${missing[*]})"
@@ -36,8 +39,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_ apt-get update -qq
   sudo_ apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
   # Debian starts the services it installs; the tests run their own on
-  # free ports, and the defaults (9090, 9093, 9100) must stay free.
-  for svc in prometheus prometheus-node-exporter prometheus-alertmanager; do
+  # free ports, and the defaults (9090, 9093, 9100) must stay free. The
+  # system rsyslog is not wanted either: the tests run their own rsyslogd.
+  for svc in prometheus prometheus-node-exporter prometheus-alertmanager rsyslog syslog.socket; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
       sudo_ systemctl disable --now "$svc" >/dev/null 2>&1 || true
     else
