@@ -94,34 +94,22 @@ func Sort(r []Record) {
 const RowGroupRows = 8192
 
 // Schema describes records to the part store: time is the record's
-// timestamp; the bloom tokens are the stream, the trace and span ids
-// (hex), and attribute equalities. Words of the body are indexed by the
-// grams file instead (see Grams), which answers substring filters.
+// timestamp; the only bloom token is the trace id (hex), which finds a
+// trace's lines. Streams are indexed by streams.json and words of the
+// body by grams.bin (see Extra); attribute equalities are not indexed,
+// as LogQL label filters on them are checked line by line.
 var Schema = parts.Schema[Record]{
 	Kind: "logs",
 	Time: func(r *Record) int64 { return r.Time.UnixNano() },
 	Tokens: func(r *Record, emit func(string)) {
-		emit(StreamToken(r.Stream))
 		if r.HasTrace() {
 			emit(TraceToken(r.TraceID))
-		}
-		for k, v := range r.Attributes {
-			emit(AttributeToken(k, v))
-		}
-		for k, v := range r.Resource {
-			emit(AttributeToken(k, v))
 		}
 	},
 }
 
-// StreamToken is the bloom token for a stream.
-func StreamToken(stream string) string { return "s\x00" + stream }
-
 // TraceToken is the bloom token for a trace id.
-func TraceToken(id [16]byte) string { return "t\x00" + hex.EncodeToString(id[:]) }
-
-// AttributeToken is the bloom token for an attribute equality.
-func AttributeToken(key, value string) string { return "a\x00" + key + "=" + value }
+func TraceToken(id [16]byte) string { return hex.EncodeToString(id[:]) }
 
 // Bytes estimates a record's memory for the head's size bound.
 func (r *Record) Bytes() int {
