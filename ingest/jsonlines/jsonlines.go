@@ -129,14 +129,17 @@ func decode(body []byte, p params, now time.Time, batch *ingest.Batch) result {
 	var res result
 	res.recs = make([]logs.Record, 0, bytes.Count(body, []byte{'\n'})+1)
 	opts := logline.Options{Now: now, DefaultService: p.defaultService}
-	for n := 1; len(body) > 0; n++ {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
+	// One string for the whole body: the records' strings are substrings
+	// of it rather than a copy each.
+	text := string(body)
+	for n := 1; len(text) > 0; n++ {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
 		} else {
-			body = nil
+			text = ""
 		}
-		line = bytes.TrimSpace(line)
+		line = strings.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
@@ -157,28 +160,35 @@ func decode(body []byte, p params, now time.Time, batch *ingest.Batch) result {
 	return res
 }
 
+// whyNotJSON says what is wrong with a line the fast scanner refused, in
+// encoding/json's words.
+func whyNotJSON(line []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return "invalid JSON: " + err.Error()
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Sprintf("invalid JSON: more data after the object that ends at byte %d (one object per line)", end)
+	}
+	return "invalid JSON"
+}
+
 // decodeLine reads one trimmed, non-blank line. On failure it returns the
 // refusal reason (a metric label) and what was wrong.
-func decodeLine(line []byte, p params, opts logline.Options) (logs.Record, string, string) {
+func decodeLine(line string, p params, opts logline.Options) (logs.Record, string, string) {
 	var rec logs.Record
 	if p.maxLineBytes > 0 && len(line) > p.maxLineBytes {
 		return rec, "line_too_long", fmt.Sprintf("line is %d bytes, longer than the limit of %d bytes", len(line), p.maxLineBytes)
 	}
 	if line[0] != '{' {
-		return rec, "invalid_json", fmt.Sprintf("not a JSON object: starts with %s", quoteStart(line))
+		return rec, "invalid_json", fmt.Sprintf("not a JSON object: starts with %s", quoteStart([]byte(line)))
 	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		return rec, "invalid_json", "invalid JSON: " + err.Error()
+	if !logline.ParseObject(&rec, line, p.fields) {
+		return rec, "invalid_json", whyNotJSON([]byte(line))
 	}
-	end := dec.InputOffset()
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return rec, "invalid_json", fmt.Sprintf("invalid JSON: more data after the object that ends at byte %d (one object per line)", end)
-	}
-	rec.Body = string(line) // the whole object, unless it has a message field
-	logline.ApplyObject(&rec, obj, p.fields)
 	if len(p.streamFields) > 0 {
 		opts.ExtraLabels = make(map[string]string, len(p.streamFields))
 		for _, f := range p.streamFields {

@@ -7,6 +7,7 @@
 package logline
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilhq/vigil/logs/jsonscan"
 	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/logs"
 )
@@ -98,21 +100,101 @@ const maxFlatten = 256
 // message field becomes the body (the whole object stays the body if it
 // has none), the time and level fields set the record's time and
 // severity, and every other field becomes an attribute (nested objects
-// flattened with dots, arrays kept as JSON). It reports whether body was
-// a JSON object.
+// flattened with dots, arrays kept as compact JSON). It reports whether
+// body was a JSON object; if not, rec is unchanged.
 func ParseJSONBody(rec *logs.Record, body []byte, f Fields) bool {
-	b := trimSpace(body)
-	if len(b) < 2 || b[0] != '{' {
+	return ParseObject(rec, string(body), f)
+}
+
+// ParseObject is ParseJSONBody for a string. The record's strings are
+// substrings of line where they need no unescaping, so a receiver that
+// converts a whole request body to one string once allocates little more
+// per line than the attribute map.
+func ParseObject(rec *logs.Record, line string, f Fields) bool {
+	flat := make(map[string]string, 8)
+	if !Flatten(line, flat) {
 		return false
 	}
-	var obj map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil || dec.More() {
-		return false
-	}
-	applyObject(rec, obj, f, string(b))
+	applyFlat(rec, flat, f, strings.TrimSpace(line))
 	return true
+}
+
+// Flatten reads a JSON object into out: nested keys joined with dots,
+// strings unescaped, numbers and booleans as written, null as "", arrays
+// as compact JSON; at most 256 fields. It reports whether line was one
+// JSON object (out may hold some fields when it was not).
+func Flatten(line string, out map[string]string) bool {
+	var sc jsonscan.Scanner
+	sc.Reset(line)
+	sc.WS()
+	if sc.I >= len(sc.S) || sc.S[sc.I] != '{' {
+		return false
+	}
+	var key []byte
+	if err := flattenScan(&sc, 0, &key, out); err != nil {
+		return false
+	}
+	sc.WS()
+	return sc.I == len(sc.S)
+}
+
+func flattenScan(sc *jsonscan.Scanner, depth int, key *[]byte, out map[string]string) error {
+	if depth > jsonscan.MaxDepth {
+		return jsonscan.ErrJSON
+	}
+	return sc.Object(depth, func(k string) error {
+		top := len(*key) == 0
+		// Str's strings are substrings of the text, or fresh copies
+		// when they had escapes: either can be kept.
+		name := k
+		n := len(*key)
+		if !top {
+			*key = append(*key, '.')
+		}
+		*key = append(*key, k...)
+		defer func() { *key = (*key)[:n] }()
+		if sc.I >= len(sc.S) {
+			return jsonscan.ErrJSON
+		}
+		full := func() string {
+			if top {
+				return name
+			}
+			return string(*key)
+		}
+		var v string
+		switch sc.S[sc.I] {
+		case '{':
+			return flattenScan(sc, depth+1, key, out)
+		case '[':
+			start := sc.I
+			if err := sc.Skip(depth + 1); err != nil {
+				return err
+			}
+			var b bytes.Buffer
+			if err := json.Compact(&b, []byte(sc.S[start:sc.I])); err != nil {
+				return jsonscan.ErrJSON
+			}
+			v = b.String()
+		case '"':
+			var err error
+			if v, err = sc.Str(); err != nil {
+				return err
+			}
+		default:
+			var err error
+			if v, err = sc.Scalar(); err != nil {
+				return err
+			}
+			if v == "null" {
+				v = ""
+			}
+		}
+		if len(out) < maxFlatten {
+			out[full()] = v
+		}
+		return nil
+	})
 }
 
 // ApplyObject sets rec from a decoded JSON object (decoded with
@@ -123,11 +205,18 @@ func ApplyObject(rec *logs.Record, obj map[string]any, f Fields) {
 }
 
 func applyObject(rec *logs.Record, obj map[string]any, f Fields, raw string) {
+	flat := make(map[string]string, len(obj))
+	flatten("", obj, flat)
+	applyFlat(rec, flat, f, raw)
+}
+
+// applyFlat sets rec from flattened fields: the message field becomes the
+// body (raw, when not empty, is the body of an object without one), the
+// time and level fields set time and severity, the rest are attributes.
+func applyFlat(rec *logs.Record, flat map[string]string, f Fields, raw string) {
 	if f.Time == nil && f.Message == nil && f.Level == nil {
 		f = DefaultFields
 	}
-	flat := make(map[string]string, len(obj))
-	flatten("", obj, flat)
 	if msg, k := first(flat, f.Message); k != "" {
 		rec.Body = msg
 		delete(flat, k)
