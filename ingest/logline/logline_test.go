@@ -2,8 +2,11 @@ package logline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +119,37 @@ func TestHTTPStatusAndTenant(t *testing.T) {
 	if TenantFrom(context.Background()) != DefaultTenant || TenantFrom(WithTenant(context.Background(), "t1")) != "t1" {
 		t.Error("tenant round trip")
 	}
+}
+
+func TestFlatten(t *testing.T) {
+	out := map[string]string{}
+	ok := Flatten(` {"a": "x\"y\u00e9", "n": -1.5e3, "b": false, "z": null, "o": {"p": {"q": 1}}, "arr": [1, {"k": "v"}, "s"], "e": {}} `, out)
+	want := map[string]string{"a": `x"yé`, "n": "-1.5e3", "b": "false", "z": "", "o.p.q": "1", "arr": `[1,{"k":"v"},"s"]`}
+	if !ok || fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("Flatten = %v, %v; want %v", ok, out, want)
+	}
+	for _, bad := range []string{`{"a":}`, `{"a":1,}`, `{"a" 1}`, `{"a":tru}`, `{"a":1} x`, `[1]`, `"s"`, `{"a":"\x01"}`, `{"a":01x}`} {
+		if Flatten(bad, map[string]string{}) {
+			t.Errorf("Flatten(%q) accepted", bad)
+		}
+	}
+}
+
+// The fast scanner agrees with encoding/json on what is a JSON object.
+func FuzzFlatten(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":{"b":[1,2]}}`, `{"a":"\ud83d\ude00"}`, `{`, `{"a":1e999}`, `{"a":"x"}{}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Flatten(s, map[string]string{})
+		var obj map[string]any
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		err := dec.Decode(&obj)
+		_, tailErr := dec.Token()
+		want := err == nil && obj != nil && errors.Is(tailErr, io.EOF) && strings.HasPrefix(strings.TrimSpace(s), "{")
+		if got && !want {
+			t.Fatalf("Flatten accepted %q, encoding/json does not (%v)", s, err)
+		}
+	})
 }

@@ -102,14 +102,22 @@ func (sc *Scanner) strSlow(start int) (string, error) {
 				return "", ErrJSON
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
+				// A high surrogate pairs with a following \u escape of a
+				// low one; otherwise it is U+FFFD and the next escape is
+				// read on its own, as encoding/json does.
+				pair := utf8.RuneError
 				if strings.HasPrefix(sc.S[sc.I:], `\u`) {
+					at := sc.I
 					sc.I += 2
-					if x, ok := sc.hex4(); ok {
-						r2 = x
+					x, ok := sc.hex4()
+					if !ok {
+						return "", ErrJSON
+					}
+					if pair = utf16.DecodeRune(r, x); pair == utf8.RuneError {
+						sc.I = at
 					}
 				}
-				r = utf16.DecodeRune(r, r2)
+				r = pair
 			}
 			sc.buf = utf8.AppendRune(sc.buf, r)
 		default:
