@@ -21,6 +21,13 @@ PIP_PACKAGES=(
   requests==2.34.2
 )
 TELEMETRYGEN=github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v0.161.0
+# logcli, Grafana Loki's query client, for TestLogsLogcli. It is a test
+# tool only, built outside the repository; nothing of Loki is linked into
+# Vigil. `go install` refuses it (Loki's go.mod has replace directives,
+# one to a nested module the zip lacks), so it is built from the module
+# source with that nested module put in place.
+LOKI_VERSION=v3.5.0
+LOKI_PUSH=github.com/grafana/loki/pkg/push@v0.0.0-20240924133635-758364c7775f
 # rsyslog: TestLogsSyslog runs rsyslogd in the foreground with its own
 # configuration; logger (bsdutils, util-linux) sends syslog messages.
 APT_PACKAGES=(prometheus prometheus-node-exporter prometheus-alertmanager chromium curl rsyslog bsdutils)
@@ -94,5 +101,18 @@ gobin=$(go env GOPATH)/bin
 if [ ! -x "$gobin/telemetrygen" ]; then
   say "go install $TELEMETRYGEN"
   go install "$TELEMETRYGEN"
+fi
+if [ ! -x "$gobin/logcli" ]; then
+  say "building logcli $LOKI_VERSION (a few minutes, once)"
+  tmp=$(mktemp -d)
+  src=$(go mod download -json "github.com/grafana/loki/v3@$LOKI_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  push=$(go mod download -json "$LOKI_PUSH" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp -r "$src" "$tmp/loki"
+  chmod -R u+w "$tmp/loki"
+  rm -rf "$tmp/loki/pkg/push"
+  cp -r "$push" "$tmp/loki/pkg/push"
+  chmod -R u+w "$tmp/loki/pkg/push"
+  (cd "$tmp/loki" && go build -trimpath -o "$gobin/logcli" ./cmd/logcli)
+  rm -rf "$tmp"
 fi
 say "done"
