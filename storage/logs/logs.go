@@ -32,9 +32,10 @@ type Record struct {
 	Service string `parquet:"service,dict"`
 	// Stream is the canonical text of the stream labels (see
 	// StreamString).
-	Stream       string    `parquet:"stream,dict"`
-	Time         time.Time `parquet:"time,timestamp(nanosecond)"`
-	ObservedTime time.Time `parquet:"observed_time,timestamp(nanosecond)"`
+	Stream string `parquet:"stream,dict"`
+	// Times are delta-encoded: within a stream they rise in small steps.
+	Time         time.Time `parquet:"time,timestamp(nanosecond),delta"`
+	ObservedTime time.Time `parquet:"observed_time,timestamp(nanosecond),delta"`
 	// SeverityNumber is OpenTelemetry's 1..24 scale (0: unknown);
 	// SeverityText is the level as the source named it.
 	SeverityNumber int32    `parquet:"severity_number"`
@@ -45,8 +46,8 @@ type Record struct {
 	// Resource holds the resource attributes that are not stream labels;
 	// Attributes the record's own attributes and the fields of a JSON
 	// body. Values are strings (nested JSON is flattened with dots).
-	Resource   map[string]string `parquet:"resource_attributes"`
-	Attributes map[string]string `parquet:"attributes"`
+	Resource   map[string]string `parquet:"resource_attributes" parquet-key:",dict"`
+	Attributes map[string]string `parquet:"attributes" parquet-key:",dict"`
 }
 
 // HasTrace reports whether the record carries a trace id.
