@@ -244,6 +244,7 @@ func (s *Store) scanGroups(ctx context.Context, p *parts.Part, pi *partIndex, gr
 	}
 	defer d.Close()
 	in := map[string]string{} // one copy of each stream string
+	var lightBuf []logs.Record
 	slices.SortFunc(groups, func(a, b int) int { return -cmp.Compare(p.Meta.RowGroups[a].MaxTime, p.Meta.RowGroups[b].MaxTime) })
 	for _, g := range groups {
 		if err := ctx.Err(); err != nil {
@@ -255,7 +256,10 @@ func (s *Store) scanGroups(ctx context.Context, p *parts.Part, pi *partIndex, gr
 		}
 		var rows []logs.Record
 		if light(sel, p, g, pi) {
-			rows, err = readLight(d, g, sel.LightBody, in)
+			// The records are only lent to fn: one buffer serves every
+			// row group.
+			rows, err = readLight(d, g, sel.LightBody, in, lightBuf[:0])
+			lightBuf = rows
 		} else if len(sel.LineContains) > 0 {
 			// Late materialisation: the body column alone says which
 			// rows can match; only those are decoded whole.
@@ -336,8 +340,7 @@ func light(sel logql.Selection, p *parts.Part, g int, pi *partIndex) bool {
 // readLight reads row group g's stream, time and severity columns (and
 // body when asked) into records with no other fields: a count by stream
 // labels reads a few bytes a line instead of whole records.
-func readLight(d *parts.Data, g int, body bool, in map[string]string) ([]logs.Record, error) {
-	var out []logs.Record
+func readLight(d *parts.Data, g int, body bool, in map[string]string, out []logs.Record) ([]logs.Record, error) {
 	i := 0
 	col := func(name string, set func(r *logs.Record, v parquet.Value)) error {
 		i = 0
@@ -345,6 +348,9 @@ func readLight(d *parts.Data, g int, body bool, in map[string]string) ([]logs.Re
 			for _, v := range vals {
 				if i == len(out) {
 					out = append(out, logs.Record{})
+				}
+				if name == "stream" {
+					out[i] = logs.Record{} // a reused buffer's old fields
 				}
 				set(&out[i], v)
 				i++
@@ -398,7 +404,7 @@ func containsAll(s string, needles []string) bool {
 
 // readMatching returns the records of row group g whose body contains
 // every needle, reading the body column first and decoding whole rows
-// only for the runs of rows that match.
+// only from the first match to the last.
 func readMatching(d *parts.Data, g int, needles []string) ([]logs.Record, error) {
 	bs := make([][]byte, len(needles))
 	for i, n := range needles {
@@ -425,18 +431,18 @@ func readMatching(d *parts.Data, g int, needles []string) ([]logs.Record, error)
 	if err != nil || len(hits) == 0 {
 		return nil, err
 	}
-	var out []logs.Record
-	for j := 0; j < len(hits); {
-		k := j + 1
-		for k < len(hits) && hits[k] == hits[k-1]+1 {
-			k++
+	// One read from the first hit to the last: each read of a row range
+	// decodes its pages again, so many small reads cost more than one
+	// that spans them.
+	rows, err := parts.ReadRows[logs.Record](d, g, hits[0], hits[len(hits)-1]+1)
+	if err != nil {
+		return nil, err
+	}
+	out := rows[:0]
+	for _, h := range hits {
+		if k := h - hits[0]; k < int64(len(rows)) {
+			out = append(out, rows[k])
 		}
-		rows, err := parts.ReadRows[logs.Record](d, g, hits[j], hits[k-1]+1)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rows...)
-		j = k
 	}
 	return out, nil
 }
