@@ -190,12 +190,13 @@ func hints(stages []Stage) (contains []string, lbls map[string]string) {
 	return contains, lbls
 }
 
-// andEqualities adds the trace_id and span_id equalities f requires.
+// andEqualities adds the label equalities f requires (not those on the
+// error labels, which only the pipeline sets).
 func andEqualities(f LabelFilter, m map[string]string) map[string]string {
 	switch x := f.(type) {
 	case *StringFilter:
 		mt := x.Matcher
-		if mt.Type == labels.MatchEqual && mt.Value != "" && (mt.Name == "trace_id" || mt.Name == "span_id") {
+		if mt.Type == labels.MatchEqual && mt.Value != "" && mt.Name != ErrorLabel && !strings.HasPrefix(mt.Name, "__") {
 			if m == nil {
 				m = make(map[string]string)
 			}

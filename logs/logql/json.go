@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vigilhq/vigil/logs/jsonscan"
+	"github.com/vigilhq/vigil/storage/logs"
 )
 
 // jsonScanner is the | json stage's scanner: the flattened key of the
@@ -224,9 +225,4 @@ func appendSanitized(dst []byte, name string, first bool) []byte {
 
 // sanitizeName returns name as a label name (see appendSanitized),
 // without allocating when it already is one.
-func sanitizeName(name string) string {
-	if name != "" && isLabelName(name) {
-		return name
-	}
-	return string(appendSanitized(nil, name, true))
-}
+func sanitizeName(name string) string { return logs.LabelName(name) }

@@ -27,7 +27,8 @@ func TestHints(t *testing.T) {
 	}
 	f(`{a="b"} |= "x" != "y" |= "" |~ "foo.*bar" !~ "z" |~ "(?i)case" |= "p" or "q"`, []string{"x", "foo", "bar"}, nil)
 	f(`{a="b"} |= "x" | line_format "y" |= "y"`, []string{"x"}, nil)
-	f(`{a="b"} | trace_id="ab" | span_id="cd", other="e" | json | trace_id="zz"`, nil, map[string]string{"trace_id": "ab", "span_id": "cd"})
+	f(`{a="b"} | trace_id="ab" | span_id="cd", other="e" | json | trace_id="zz"`, nil, map[string]string{"trace_id": "ab", "span_id": "cd", "other": "e"})
+	f(`{a="b"} | __error__="" | order_id!="1" | order_id=~"2" | order_id="3"`, nil, map[string]string{"order_id": "3"})
 	f(`{a="b"} | trace_id="ab" or span_id="cd"`, nil, nil)
 	f(`{a="b"} | label_format trace_id="x" | trace_id="x"`, nil, nil)
 }

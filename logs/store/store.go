@@ -173,13 +173,7 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 		return err
 	}
 
-	var tokens []string
-	if id, ok := sel.Labels["trace_id"]; ok {
-		var tid [16]byte
-		if n, err := hex.Decode(tid[:], []byte(strings.ToLower(id))); err == nil && n == 16 {
-			tokens = append(tokens, logs.TraceToken(tid))
-		}
-	}
+	hints := bloomHints(sel.Labels)
 	// Newest parts first: a log query that has its lines stops early.
 	ps := slices.Clone(v.Parts)
 	slices.SortFunc(ps, func(a, b *parts.Part) int { return -cmp.Compare(a.Meta.MaxTime, b.Meta.MaxTime) })
@@ -195,18 +189,21 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 			return err
 		}
 		want := make([]bool, len(pi.streams.Streams))
-		some, useTokens := false, len(tokens) > 0
+		some := false
+		var tokens []string
 		for i, st := range pi.streams.Streams {
 			want[i] = m.matches(st)
 			some = some || want[i]
-			// A stream labelled trace_id answers trace_id= itself,
-			// which the bloom of record trace ids does not know.
-			if want[i] && strings.Contains(st, "trace_id=") {
-				useTokens = false
-			}
 		}
 		if !some {
 			continue
+		}
+		for _, h := range hints {
+			// A stream with the label answers the equality itself, which
+			// the bloom of record attributes does not know.
+			if !slices.ContainsFunc(pi.streams.Streams, func(st string) bool { return strings.Contains(st, h.name+"=") }) {
+				tokens = append(tokens, h.token)
+			}
 		}
 		var groups []int
 		for g, rg := range p.Meta.RowGroups {
@@ -219,7 +216,7 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 			if pi.grams != nil && len(sel.LineContains) > 0 && !pi.grams.MayContain(g, sel.LineContains) {
 				continue
 			}
-			if useTokens && !p.GroupMayContainAny(g, tokens) {
+			if !mayContainAll(p, g, tokens) {
 				continue
 			}
 			groups = append(groups, g)
@@ -233,6 +230,37 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 		}
 	}
 	return nil
+}
+
+type bloomHint struct{ name, token string }
+
+// bloomHints are the bloom tokens of a selection's label equalities that
+// parts index: trace ids and attributes (span_id and detected_level are
+// not in the blooms).
+func bloomHints(eq map[string]string) []bloomHint {
+	var out []bloomHint
+	for name, v := range eq {
+		switch name {
+		case "span_id", "detected_level":
+		case "trace_id":
+			var tid [16]byte
+			if n, err := hex.Decode(tid[:], []byte(strings.ToLower(v))); err == nil && n == 16 {
+				out = append(out, bloomHint{name, logs.TraceToken(tid)})
+			}
+		default:
+			out = append(out, bloomHint{name, logs.AttributeToken(name, v)})
+		}
+	}
+	return out
+}
+
+func mayContainAll(p *parts.Part, g int, tokens []string) bool {
+	for _, t := range tokens {
+		if !p.GroupMayContainAny(g, []string{t}) {
+			return false
+		}
+	}
+	return true
 }
 
 // scanGroups reads the given row groups of p, newest first, and calls fn

@@ -95,10 +95,11 @@ func Sort(r []Record) {
 const RowGroupRows = 8192
 
 // Schema describes records to the part store: time is the record's
-// timestamp; the only bloom token is the trace id (hex), which finds a
-// trace's lines. Streams are indexed by streams.json and words of the
-// body by grams.bin (see Extra); attribute equalities are not indexed,
-// as LogQL label filters on them are checked line by line.
+// timestamp; the bloom tokens are the trace id (hex) and every attribute
+// equality under the attribute's label name (LabelName), so a search for
+// a trace's lines or for `| order_id="o-42"` reads only the row groups
+// that may hold them. Streams are indexed by streams.json and the body by
+// grams.bin (see Extra).
 var Schema = parts.Schema[Record]{
 	Kind: "logs",
 	Time: func(r *Record) int64 { return r.Time.UnixNano() },
@@ -106,11 +107,55 @@ var Schema = parts.Schema[Record]{
 		if r.HasTrace() {
 			emit(TraceToken(r.TraceID))
 		}
+		for _, m := range [2]map[string]string{r.Attributes, r.Resource} {
+			for k, v := range m {
+				if len(v) <= maxTokenValue {
+					emit(AttributeToken(LabelName(k), v))
+				}
+			}
+		}
 	},
 }
 
+// maxTokenValue bounds the attribute values indexed: long values (stack
+// traces, payloads) are searched by line filters, not equalities.
+const maxTokenValue = 256
+
 // TraceToken is the bloom token for a trace id.
 func TraceToken(id [16]byte) string { return hex.EncodeToString(id[:]) }
+
+// AttributeToken is the bloom token of a record whose attribute named
+// name (a label name) has the value v.
+func AttributeToken(name, v string) string { return name + "=" + v }
+
+// LabelName is an attribute key as LogQL names it (structured metadata,
+// as Loki sanitises OTLP attribute names): every byte outside
+// [a-zA-Z0-9_] becomes '_', and a leading digit gets a '_' before it.
+func LabelName(key string) string {
+	ok := key != "" && !(key[0] >= '0' && key[0] <= '9')
+	for i := 0; ok && i < len(key); i++ {
+		ok = isLabelChar(key[i])
+	}
+	if ok || key == "" {
+		return key
+	}
+	b := make([]byte, 0, len(key)+1)
+	if key[0] >= '0' && key[0] <= '9' {
+		b = append(b, '_')
+	}
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; isLabelChar(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
+
+func isLabelChar(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // Bytes estimates a record's memory for the head's size bound.
 func (r *Record) Bytes() int {

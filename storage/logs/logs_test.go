@@ -182,3 +182,11 @@ func FuzzReadGrams(f *testing.F) {
 		}
 	})
 }
+
+func TestLabelName(t *testing.T) {
+	for in, want := range map[string]string{"order_id": "order_id", "http.route": "http_route", "k8s.pod-name": "k8s_pod_name", "1bad": "_1bad", "": "", "é": "__"} {
+		if got := LabelName(in); got != want {
+			t.Errorf("LabelName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
