@@ -16,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
@@ -45,8 +47,9 @@ type Store struct {
 const maxLabelCache = 100_000
 
 type partIndex struct {
-	streams logs.StreamIndex
-	grams   *logs.Grams // nil for parts without grams.bin
+	streams  logs.StreamIndex
+	interned map[string]string // each of streams.Streams to itself, read only
+	grams    *logs.Grams       // nil for parts without grams.bin
 }
 
 // New returns a Store reading ev.
@@ -116,6 +119,10 @@ func (s *Store) index(p *parts.Part) (*partIndex, error) {
 	if err := json.Unmarshal(b, &pi.streams); err != nil {
 		return nil, fmt.Errorf("cannot read %s of part %s: %w", logs.StreamsFile, p.Dir, err)
 	}
+	pi.interned = make(map[string]string, len(pi.streams.Streams))
+	for _, st := range pi.streams.Streams {
+		pi.interned[st] = st
+	}
 	if len(pi.streams.Groups) != len(p.Meta.RowGroups) {
 		return nil, fmt.Errorf("part %s: %s lists %d row groups, the part has %d", p.Dir, logs.StreamsFile, len(pi.streams.Groups), len(p.Meta.RowGroups))
 	}
@@ -175,6 +182,7 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 
 	hints := bloomHints(sel.Labels)
 	// Newest parts first: a log query that has its lines stops early.
+	var tasks []task
 	ps := slices.Clone(v.Parts)
 	slices.SortFunc(ps, func(a, b *parts.Part) int { return -cmp.Compare(a.Meta.MaxTime, b.Meta.MaxTime) })
 	for _, p := range ps {
@@ -221,15 +229,12 @@ func (s *Store) Select(ctx context.Context, sel logql.Selection, fn func(*logs.R
 			}
 			groups = append(groups, g)
 		}
-		if len(groups) == 0 {
-			continue
-		}
-		more, err := s.scanGroups(ctx, p, pi, groups, sel, m, fn)
-		if err != nil || !more {
-			return err
+		slices.SortFunc(groups, func(a, b int) int { return -cmp.Compare(p.Meta.RowGroups[a].MaxTime, p.Meta.RowGroups[b].MaxTime) })
+		for _, g := range groups {
+			tasks = append(tasks, task{p: p, pi: pi, g: g, light: light(sel, g, pi)})
 		}
 	}
-	return nil
+	return s.scanTasks(ctx, tasks, sel, m, fn)
 }
 
 type bloomHint struct{ name, token string }
@@ -263,52 +268,127 @@ func mayContainAll(p *parts.Part, g int, tokens []string) bool {
 	return true
 }
 
-// scanGroups reads the given row groups of p, newest first, and calls fn
-// for the records in the selection's time range and streams.
-func (s *Store) scanGroups(ctx context.Context, p *parts.Part, pi *partIndex, groups []int, sel logql.Selection, m *streamMatcher, fn func(*logs.Record) bool) (bool, error) {
-	d, err := p.OpenData()
-	if err != nil {
-		return false, err
+// task is one row group to read.
+type task struct {
+	p     *parts.Part
+	pi    *partIndex
+	g     int
+	light bool // only the light columns (decided up front: Light is the query's state)
+}
+
+type taskResult struct {
+	rows []logs.Record
+	buf  *[]logs.Record // pooled light buffer to give back, or nil
+	err  error
+}
+
+var lightBufs = sync.Pool{New: func() any { return new([]logs.Record) }}
+
+// scanTasks reads the tasks' row groups on up to GOMAXPROCS goroutines,
+// at most one group ahead of the reading per goroutine, and calls fn
+// for their records in task order on the calling goroutine, so fn,
+// Skip and the stream matcher (the query's state) are only ever used
+// there. A group whose records fn can no longer use (Skip) is read for
+// nothing at worst.
+func (s *Store) scanTasks(ctx context.Context, tasks []task, sel logql.Selection, m *streamMatcher, fn func(*logs.Record) bool) error {
+	if len(tasks) == 0 {
+		return nil
 	}
-	defer d.Close()
-	in := map[string]string{} // one copy of each stream string
-	var lightBuf []logs.Record
-	slices.SortFunc(groups, func(a, b int) int { return -cmp.Compare(p.Meta.RowGroups[a].MaxTime, p.Meta.RowGroups[b].MaxTime) })
-	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			return false, err
+	datas := map[*parts.Part]*parts.Data{}
+	defer func() {
+		for _, d := range datas {
+			d.Close()
 		}
-		rg := p.Meta.RowGroups[g]
-		if sel.Skip != nil && sel.Skip(rg.MinTime, rg.MaxTime) {
-			continue
+	}()
+	for _, t := range tasks {
+		if _, ok := datas[t.p]; !ok {
+			d, err := t.p.OpenData()
+			if err != nil {
+				return err
+			}
+			datas[t.p] = d
 		}
-		var rows []logs.Record
-		if light(sel, p, g, pi) {
-			// The records are only lent to fn: one buffer serves every
-			// row group.
-			rows, err = readLight(d, g, sel.LightBody, in, lightBuf[:0])
-			lightBuf = rows
-		} else if len(sel.LineContains) > 0 {
-			// Late materialisation: the body column alone says which
-			// rows can match; only those are decoded whole.
-			rows, err = readMatching(d, g, sel.LineContains)
-		} else {
-			rows, err = parts.ReadRows[logs.Record](d, g, 0, rg.Rows)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := min(runtime.GOMAXPROCS(0), len(tasks))
+	results := make([]chan taskResult, len(tasks))
+	for i := range results {
+		results[i] = make(chan taskResult, 1)
+	}
+	// A worker takes a slot before it takes a task, and the reader
+	// gives it back once it used the task's rows: decoded, unread row
+	// groups never exceed the slots.
+	slots := make(chan struct{}, workers+1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) {
+					<-slots
+					return
+				}
+				results[i] <- read(datas[tasks[i].p], tasks[i], sel)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer cancel()
+	for i, t := range tasks {
+		var r taskResult
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if err != nil {
-			return false, err
+		<-slots
+		if r.err != nil {
+			return r.err
 		}
-		for i := range rows {
-			r := &rows[i]
-			if t := r.Time.UnixNano(); t < sel.Start || t > sel.End || !m.matches(r.Stream) {
+		rg := t.p.Meta.RowGroups[t.g]
+		more := sel.Skip == nil || !sel.Skip(rg.MinTime, rg.MaxTime)
+		for j := 0; more && j < len(r.rows); j++ {
+			rec := &r.rows[j]
+			if ts := rec.Time.UnixNano(); ts < sel.Start || ts > sel.End || !m.matches(rec.Stream) {
 				continue
 			}
-			if !fn(r) {
-				return false, nil
+			if !fn(rec) {
+				if r.buf != nil {
+					lightBufs.Put(r.buf)
+				}
+				return nil
 			}
 		}
+		if r.buf != nil {
+			*r.buf = r.rows[:0]
+			lightBufs.Put(r.buf)
+		}
 	}
-	return true, nil
+	return nil
+}
+
+// read reads one task's row group: the light columns, the rows matching
+// a line filter (late materialisation: the body column alone says which
+// rows can match), or whole rows.
+func read(d *parts.Data, t task, sel logql.Selection) taskResult {
+	switch {
+	case t.light:
+		buf := lightBufs.Get().(*[]logs.Record)
+		rows, err := readLight(d, t.g, sel.LightBody, t.pi.interned, (*buf)[:0])
+		return taskResult{rows: rows, buf: buf, err: err}
+	case len(sel.LineContains) > 0:
+		rows, err := readMatching(d, t.g, sel.LineContains)
+		return taskResult{rows: rows, err: err}
+	}
+	rows, err := parts.ReadRows[logs.Record](d, t.g, 0, t.p.Meta.RowGroups[t.g].Rows)
+	return taskResult{rows: rows, err: err}
 }
 
 // Streams returns the distinct streams with records in [start, end]
@@ -353,7 +433,7 @@ func (s *Store) Streams(ctx context.Context, matchers []*labels.Matcher, start, 
 // light reports whether the query needs only the light columns of every
 // record of row group g: the Light hint says so for each of its streams
 // (and there is no line filter, which needs bodies).
-func light(sel logql.Selection, p *parts.Part, g int, pi *partIndex) bool {
+func light(sel logql.Selection, g int, pi *partIndex) bool {
 	if sel.Light == nil || len(sel.LineContains) > 0 {
 		return false
 	}
@@ -369,6 +449,7 @@ func light(sel logql.Selection, p *parts.Part, g int, pi *partIndex) bool {
 // body when asked) into records with no other fields: a count by stream
 // labels reads a few bytes a line instead of whole records.
 func readLight(d *parts.Data, g int, body bool, in map[string]string, out []logs.Record) ([]logs.Record, error) {
+	// in holds the part's streams and is only read: workers share it.
 	i := 0
 	col := func(name string, set func(r *logs.Record, v parquet.Value)) error {
 		i = 0
@@ -386,11 +467,9 @@ func readLight(d *parts.Data, g int, body bool, in map[string]string, out []logs
 		})
 	}
 	if err := col("stream", func(r *logs.Record, v parquet.Value) {
-		b := v.ByteArray()
-		s, ok := in[string(b)]
+		s, ok := in[string(v.ByteArray())]
 		if !ok {
-			s = string(b)
-			in[s] = s
+			s = string(v.ByteArray())
 		}
 		r.Stream = s
 	}); err != nil {
