@@ -63,8 +63,9 @@ func openLogs(cfg config.Config, reg prometheus.Registerer, metrics *ingest.Metr
 		Codec:        &events.Codec[logs.Record]{Append: logs.AppendBatch, Decode: logs.DecodeBatch},
 		RowBytes:     func(r *logs.Record) int { return r.Bytes() },
 		// A merge holds its rows in memory (about 300 B a line with
-		// its maps): 1M lines per part keeps a merge near 300 MB.
-		MaxPartRows:  1_000_000,
+		// its maps, and the request bodies they point into until a
+		// part is written): 500k lines keeps a merge near 150 MB.
+		MaxPartRows:  500_000,
 		MinFreeBytes: int64(cfg.Logs.MinFreeDisk),
 		Logger:       log.With("component", "logs"),
 	})

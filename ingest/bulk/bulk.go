@@ -351,6 +351,7 @@ func (h *Handler) Convert(actions []Action, now time.Time, batch *ingest.Batch) 
 	recs := make([]logs.Record, 0, len(actions))
 	items := make([]Item, len(actions))
 	opts := map[string]logline.Options{} // by index
+	streams := map[string]string{}
 	for i := range actions {
 		a := &actions[i]
 		it := &items[i]
@@ -383,7 +384,7 @@ func (h *Handler) Convert(actions []Action, now time.Time, batch *ingest.Batch) 
 		}
 		o, ok := opts[a.Index]
 		if !ok {
-			o = logline.Options{Now: now, ExtraLabels: map[string]string{"index": a.Index}, DefaultService: a.Index}
+			o = logline.Options{Now: now, ExtraLabels: map[string]string{"index": a.Index}, DefaultService: a.Index, Streams: streams}
 			opts[a.Index] = o
 		}
 		logline.Finish(&rec, nil, o)

@@ -128,7 +128,7 @@ type result struct {
 func decode(body []byte, p params, now time.Time, batch *ingest.Batch) result {
 	var res result
 	res.recs = make([]logs.Record, 0, bytes.Count(body, []byte{'\n'})+1)
-	opts := logline.Options{Now: now, DefaultService: p.defaultService}
+	opts := logline.Options{Now: now, DefaultService: p.defaultService, Streams: map[string]string{}}
 	// One string for the whole body: the records' strings are substrings
 	// of it rather than a copy each.
 	text := string(body)

@@ -333,6 +333,11 @@ type Options struct {
 	// stream labels passed to Finish, rendered once by a receiver that
 	// finishes many records of one stream.
 	Stream string
+	// Streams, when set, keeps one copy of each stream text (a receiver
+	// makes one per request): records of a stream then share their
+	// Stream string, which saves memory and makes the store's sort by
+	// stream compare pointers rather than bytes.
+	Streams map[string]string
 }
 
 // Finish completes a record a receiver decoded. stream holds the stream
@@ -393,6 +398,13 @@ func Finish(rec *logs.Record, stream map[string]string, o Options) {
 		stream["level"] = rec.Level()
 	}
 	rec.Stream = logs.StreamString(stream)
+	if o.Streams != nil {
+		if s, ok := o.Streams[rec.Stream]; ok {
+			rec.Stream = s
+		} else if len(o.Streams) < 10_000 {
+			o.Streams[rec.Stream] = rec.Stream
+		}
+	}
 }
 
 // parseID reads a hex id of n bytes, or a UUID-shaped one for trace ids;

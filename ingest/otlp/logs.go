@@ -62,6 +62,7 @@ const maxBodyDepth = 32
 // text. The service is the resource's service.name; the stream labels are
 // service_name, level and the resource attributes of streamResourceAttrs.
 func LogsFrom(ld plog.Logs, batch *ingest.Batch, now time.Time) []logs.Record {
+	streams := map[string]string{}
 	out := make([]logs.Record, 0, ld.LogRecordCount())
 	rls := ld.ResourceLogs()
 	for i := range rls.Len() {
@@ -81,7 +82,7 @@ func LogsFrom(ld plog.Logs, batch *ingest.Batch, now time.Time) []logs.Record {
 		if len(res) == 0 {
 			res = nil
 		}
-		opts := logline.Options{Now: now, ExtraLabels: extra}
+		opts := logline.Options{Now: now, ExtraLabels: extra, Streams: streams}
 		sls := rl.ScopeLogs()
 		for j := range sls.Len() {
 			sl := sls.At(j)

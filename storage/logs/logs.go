@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/vigilhq/vigil/storage/parts"
@@ -103,14 +104,23 @@ const RowGroupRows = 8192
 var Schema = parts.Schema[Record]{
 	Kind: "logs",
 	Time: func(r *Record) int64 { return r.Time.UnixNano() },
-	Tokens: func(r *Record, emit func(string)) {
+	// Hashed in place: building "name=value" strings for every attribute
+	// of every line cost more than the rest of the bloom.
+	TokenHashes: func(r *Record, emit func(uint64)) {
+		var d xxhash.Digest
 		if r.HasTrace() {
-			emit(TraceToken(r.TraceID))
+			var b [32]byte
+			hex.Encode(b[:], r.TraceID[:])
+			emit(xxhash.Sum64(b[:]))
 		}
 		for _, m := range [2]map[string]string{r.Attributes, r.Resource} {
 			for k, v := range m {
 				if len(v) <= maxTokenValue {
-					emit(AttributeToken(LabelName(k), v))
+					d.Reset()
+					d.WriteString(LabelName(k))
+					d.WriteString("=")
+					d.WriteString(v)
+					emit(d.Sum64())
 				}
 			}
 		}

@@ -69,6 +69,11 @@ type Schema[T any] struct {
 	// Tokens calls emit for every searchable token of a row (words of a
 	// log body, attribute values, a trace id...). Nil means no blooms.
 	Tokens func(row *T, emit func(string))
+	// TokenHashes, when set, is used instead of Tokens: it emits the
+	// xxhash64 of each token (xxhash.Sum64String of the token string),
+	// so a schema can hash a token made of several strings without
+	// building it.
+	TokenHashes func(row *T, emit func(uint64))
 }
 
 // WriteOptions tune Write. Zero values take the defaults noted.
@@ -197,11 +202,13 @@ func Write[T any](dir string, s Schema[T], rows []T, o WriteOptions) (Meta, erro
 			for i := range group {
 				t := s.Time(&group[i])
 				rg.MinTime, rg.MaxTime = min(rg.MinTime, t), max(rg.MaxTime, t)
-				if s.Tokens != nil {
+				if s.TokenHashes != nil {
+					s.TokenHashes(&group[i], func(h uint64) { tokens = append(tokens, h) })
+				} else if s.Tokens != nil {
 					s.Tokens(&group[i], func(tok string) { tokens = append(tokens, xxhash.Sum64String(tok)) })
 				}
 			}
-			if s.Tokens != nil {
+			if s.Tokens != nil || s.TokenHashes != nil {
 				// Sized by distinct tokens: a span's service or route
 				// repeats in every row, and each repeat would cost bits.
 				slices.Sort(tokens)
