@@ -295,14 +295,9 @@ func (s *Store) scanTasks(ctx context.Context, tasks []task, sel logql.Selection
 		return nil
 	}
 	datas := map[*parts.Part]*parts.Data{}
-	defer func() {
-		for _, d := range datas {
-			d.Close()
-		}
-	}()
 	for _, t := range tasks {
 		if _, ok := datas[t.p]; !ok {
-			d, err := t.p.OpenData()
+			d, err := t.p.SharedData()
 			if err != nil {
 				return err
 			}

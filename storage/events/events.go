@@ -548,11 +548,10 @@ func ScanPart[T any](p *parts.Part, schema parts.Schema[T], minT, maxT int64, gr
 	if len(groups) == 0 {
 		return true, nil
 	}
-	d, err := p.OpenData()
+	d, err := p.SharedData()
 	if err != nil {
 		return false, err
 	}
-	defer d.Close()
 	for _, g := range groups {
 		rows, err := parts.ReadRows[T](d, g, 0, math.MaxInt64)
 		if err != nil {
@@ -607,6 +606,7 @@ func (s *Store[T]) retireLocked(gone []*partRef) (removeNow []*partRef) {
 func (s *Store[T]) removeParts(rs []*partRef) error {
 	var firstErr error
 	for _, r := range rs {
+		_ = r.p.Close()
 		if err := parts.Remove(r.p.Dir); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -685,7 +685,14 @@ func (s *Store[T]) Stats() Stats {
 
 // Close closes the WAL; the head is replayed from it at the next Open.
 // Call it after Run has returned.
-func (s *Store[T]) Close() error { return s.wal.Close() }
+func (s *Store[T]) Close() error {
+	s.mu.Lock()
+	for _, r := range s.parts {
+		_ = r.p.Close()
+	}
+	s.mu.Unlock()
+	return s.wal.Close()
+}
 
 // checkSpace returns an error wrapping ErrDiskFull when the file system
 // has less than MinFreeBytes free. The measure is reused for a second, so

@@ -40,6 +40,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -341,6 +342,10 @@ type Part struct {
 	Meta     Meta
 	blooms   []*bloom
 	metaSize int64
+
+	dataMu sync.Mutex
+	data   *Data // the shared data file, opened on first use; dataMu must be held
+	closed bool
 }
 
 // Bytes is the size of the part's files on disk, meta.json included.
@@ -527,9 +532,10 @@ func Recover(dir string) ([]string, error) {
 // Data is a part's open data file, for reading single columns or a few
 // rows, which costs far less than decoding whole rows of a row group.
 type Data struct {
-	p    *Part
-	f    *os.File
-	file *parquet.File
+	p      *Part
+	f      *os.File
+	file   *parquet.File
+	shared bool
 }
 
 // OpenData opens the part's data file. Close it when done.
@@ -551,8 +557,51 @@ func (p *Part) OpenData() (*Data, error) {
 	return &Data{p: p, f: f, file: pf}, nil
 }
 
-// Close closes the file.
-func (d *Data) Close() error { return d.f.Close() }
+// Close closes the file; on the part's shared data (SharedData) it does
+// nothing.
+func (d *Data) Close() error {
+	if d.shared {
+		return nil
+	}
+	return d.f.Close()
+}
+
+// SharedData returns the part's data file, opened on first use and kept
+// open until the part is closed, so queries do not pay for opening the
+// file and decoding its footer every time. Many goroutines may read it
+// at once (reads go through ReadAt); Close on it does nothing.
+func (p *Part) SharedData() (*Data, error) {
+	p.dataMu.Lock()
+	defer p.dataMu.Unlock()
+	if p.data != nil {
+		return p.data, nil
+	}
+	if p.closed {
+		return nil, fmt.Errorf("part %s is closed", p.Dir)
+	}
+	d, err := p.OpenData()
+	if err != nil {
+		return nil, err
+	}
+	d.shared = true
+	p.data = d
+	return d, nil
+}
+
+// Close closes the shared data file. Call it when no reader can use the
+// part any more (the event store does, as it removes the part or shuts
+// down).
+func (p *Part) Close() error {
+	p.dataMu.Lock()
+	defer p.dataMu.Unlock()
+	p.closed = true
+	if p.data == nil {
+		return nil
+	}
+	err := p.data.f.Close()
+	p.data = nil
+	return err
+}
 
 func (d *Data) group(g int) (parquet.RowGroup, error) {
 	rgs := d.file.RowGroups()

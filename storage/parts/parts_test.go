@@ -296,3 +296,47 @@ func TestRemove(t *testing.T) {
 		t.Error("half-removed part left behind")
 	}
 }
+
+// The shared data file is opened once, survives its readers' Close, is
+// read from many goroutines at once, and is gone after the part's Close.
+func TestSharedData(t *testing.T) {
+	dir := t.TempDir()
+	meta, err := Write(dir, schema, events(500, time.Unix(1_700_000_000, 0)), WriteOptions{RowGroupRows: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(filepath.Join(dir, "part-"+meta.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, err := p.SharedData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.Close() // a reader's Close leaves it open
+	d2, _ := p.SharedData()
+	if d1 != d2 {
+		t.Fatal("SharedData opened the file twice")
+	}
+	errs := make(chan error, 5)
+	for g := range 5 {
+		go func() {
+			rows, err := ReadRows[event](d2, g, 0, 100)
+			if err == nil && (len(rows) != 100 || rows[0].Body != fmt.Sprintf("request %d handled order-%d", g*100, g*100)) {
+				err = fmt.Errorf("group %d: %d rows, first %q", g, len(rows), rows[0].Body)
+			}
+			errs <- err
+		}()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SharedData(); err == nil {
+		t.Fatal("SharedData after Close succeeded")
+	}
+}

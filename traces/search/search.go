@@ -167,7 +167,7 @@ func readTrace(p *parts.Part, id [16]byte, token string, add func(*spans.Span) b
 	if len(groups) == 0 {
 		return nil
 	}
-	d, err := p.OpenData()
+	d, err := p.SharedData()
 	if err != nil {
 		return err
 	}
@@ -510,7 +510,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Page, error) {
 // kind, status), then, only for the rows that pass and only when q has
 // attribute conditions, on the whole rows.
 func (s *Searcher) searchPart(ctx context.Context, p *parts.Part, q *Query, minT, maxT int64, groups []int, cands map[[16]byte]bool, match func([16]byte)) error {
-	d, err := p.OpenData()
+	d, err := p.SharedData()
 	if err != nil {
 		return err
 	}
