@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -227,6 +228,8 @@ type logEntry struct {
 type logCollector struct {
 	forward bool
 	limit   int
+	worst   atomic.Int64 // time of h[0] once full (see skip)
+	full    atomic.Bool
 	h       []logEntry
 	streams []labels.Labels
 	keys    map[string]int
@@ -259,15 +262,25 @@ func (c *logCollector) Pop() any {
 }
 
 // full reports whether no line in [minT, maxT] can enter the result.
+// skip is Selection.Skip: it reads only the atomics add keeps, so a
+// source may call it from its reading goroutines while add runs.
 func (c *logCollector) skip(minT, maxT int64) bool {
-	if len(c.h) < c.limit {
+	if !c.full.Load() {
 		return false
 	}
-	worst := c.h[0].t
+	worst := c.worst.Load()
 	if c.forward {
 		return minT > worst
 	}
 	return maxT < worst
+}
+
+// publish updates what skip reads after the heap changed.
+func (c *logCollector) publish() {
+	if len(c.h) >= c.limit {
+		c.worst.Store(c.h[0].t)
+		c.full.Store(true)
+	}
 }
 
 func (c *logCollector) add(t int64, line string, l *lineLabels) {
@@ -289,6 +302,7 @@ func (c *logCollector) add(t int64, line string, l *lineLabels) {
 	if len(c.h) < c.limit {
 		en.line = strings.Clone(line)
 		heap.Push(c, en)
+		c.publish()
 		return
 	}
 	if !c.better(&en, &c.h[0]) {
@@ -297,6 +311,7 @@ func (c *logCollector) add(t int64, line string, l *lineLabels) {
 	en.line = strings.Clone(line)
 	c.h[0] = en
 	heap.Fix(c, 0)
+	c.publish()
 }
 
 func (c *logCollector) result() Streams {

@@ -48,7 +48,8 @@ type Selection struct {
 	Labels map[string]string
 	// Skip is nil, or reports whether no record in [minT, maxT] can
 	// change the result: a log query that already holds Limit lines all
-	// newer (Backward) or older (Forward) than the block.
+	// newer (Backward) or older (Forward) than the block. Unlike fn and
+	// Light, it may be called from any goroutine, while fn runs.
 	Skip func(minT, maxT int64) bool
 	// Light is nil, or reports for a stream whether the query needs only
 	// the Stream, Time and SeverityNumber of its records (and Body when

@@ -330,6 +330,12 @@ func (s *Store) scanTasks(ctx context.Context, tasks []task, sel logql.Selection
 					<-slots
 					return
 				}
+				if t := tasks[i]; sel.Skip != nil && sel.Skip(t.p.Meta.RowGroups[t.g].MinTime, t.p.Meta.RowGroups[t.g].MaxTime) {
+					// The query already has all it can use from this
+					// time range (Skip is safe on any goroutine).
+					results[i] <- taskResult{}
+					continue
+				}
 				results[i] <- read(datas[tasks[i].p], tasks[i], sel)
 			}
 		})
@@ -349,9 +355,19 @@ func (s *Store) scanTasks(ctx context.Context, tasks []task, sel logql.Selection
 		}
 		rg := t.p.Meta.RowGroups[t.g]
 		more := sel.Skip == nil || !sel.Skip(rg.MinTime, rg.MaxTime)
+		// Rows come sorted by stream: the selector is looked up once a
+		// run, and equal streams are usually one string (compared by
+		// pointer first).
+		lastStream, lastOK := "", false
 		for j := 0; more && j < len(r.rows); j++ {
 			rec := &r.rows[j]
-			if ts := rec.Time.UnixNano(); ts < sel.Start || ts > sel.End || !m.matches(rec.Stream) {
+			if ts := rec.Time.UnixNano(); ts < sel.Start || ts > sel.End {
+				continue
+			}
+			if rec.Stream != lastStream {
+				lastStream, lastOK = rec.Stream, m.matches(rec.Stream)
+			}
+			if !lastOK {
 				continue
 			}
 			if !fn(rec) {
@@ -453,8 +469,10 @@ func readLight(d *parts.Data, g int, body bool, in map[string]string, out []logs
 				if i == len(out) {
 					out = append(out, logs.Record{})
 				}
-				if name == "stream" {
-					out[i] = logs.Record{} // a reused buffer's old fields
+				if name == "stream" && !body {
+					// Pooled buffers only ever hold light records: only a
+					// body from an earlier read can be stale.
+					out[i].Body = ""
 				}
 				set(&out[i], v)
 				i++
