@@ -39,6 +39,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigilhq/vigil/bench/latency"
 )
 
 func main() {
@@ -89,29 +91,9 @@ type QueryResult struct {
 }
 
 // Latency summarizes timed requests, in milliseconds.
-type Latency struct {
-	N      int     `json:"n"`
-	P50    float64 `json:"p50Ms"`
-	P90    float64 `json:"p90Ms"`
-	P99    float64 `json:"p99Ms"`
-	Max    float64 `json:"maxMs"`
-	Mean   float64 `json:"meanMs"`
-	Errors int     `json:"errors"`
-}
+type Latency = latency.Summary
 
-func summarize(d []time.Duration, errs int) Latency {
-	if len(d) == 0 {
-		return Latency{Errors: errs}
-	}
-	slices.Sort(d)
-	ms := func(x time.Duration) float64 { return float64(x) / 1e6 }
-	q := func(p float64) float64 { return ms(d[min(len(d)-1, int(p*float64(len(d))))]) }
-	var sum time.Duration
-	for _, x := range d {
-		sum += x
-	}
-	return Latency{N: len(d), P50: q(0.5), P90: q(0.9), P99: q(0.99), Max: ms(d[len(d)-1]), Mean: ms(sum) / float64(len(d)), Errors: errs}
-}
+func summarize(d []time.Duration, errs int) Latency { return latency.Summarize(d, errs) }
 
 // query is one benchmark query in one dialect: the request to send and
 // how to check its answer.
