@@ -156,10 +156,7 @@ func (sc *Scanner) Scalar() (string, error) {
 	case "":
 		return "", ErrJSON
 	}
-	if c := t[0]; c != '-' && (c < '0' || c > '9') {
-		return "", ErrJSON
-	}
-	if _, err := strconv.ParseFloat(t, 64); err != nil {
+	if !isNumber(t) {
 		return "", ErrJSON
 	}
 	return t, nil
@@ -258,4 +255,43 @@ func (sc *Scanner) Array(depth int, elem func(i int) error) error {
 			return ErrJSON
 		}
 	}
+}
+
+// isNumber reports whether t is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func isNumber(t string) bool {
+	i := 0
+	if i < len(t) && t[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(t) && t[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(t) && t[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(t) && (t[i] == 'e' || t[i] == 'E') {
+		i++
+		if i < len(t) && (t[i] == '+' || t[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(t)
 }
