@@ -36,6 +36,7 @@ type Config struct {
 	Push        PushConfig        `yaml:"push"`
 	Traces      TracesConfig      `yaml:"traces"`
 	Logs        LogsConfig        `yaml:"logs"`
+	Rules       RulesConfig       `yaml:"rules"`
 	Log         LogConfig         `yaml:"log"`
 
 	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
@@ -143,6 +144,15 @@ type TailSamplingConfig struct {
 	MaxTraces        int            `yaml:"max_traces"`
 }
 
+// RulesConfig lists Prometheus recording and alerting rule files, in
+// Prometheus's format (promtool check rules accepts them).
+type RulesConfig struct {
+	// Files are paths or globs; a pattern matching nothing is an error.
+	Files []string `yaml:"files"`
+	// EvaluationInterval is the interval of groups that set none.
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+}
+
 // LogsConfig controls the log pipeline (the logs Vigil stores, not its
 // own log: see LogConfig).
 type LogsConfig struct {
@@ -237,6 +247,7 @@ func Default() Config {
 			},
 			DerivedMetricsInterval: model.Duration(5 * time.Second),
 		},
+		Rules: RulesConfig{EvaluationInterval: model.Duration(15 * time.Second)},
 		Logs: LogsConfig{
 			MinFreeDisk: 256 << 20,
 			Limits: LogLimits{
@@ -408,6 +419,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s: %q is not host:port: %w", name, addr, err)
 		}
+	}
+	if c.Rules.EvaluationInterval <= 0 {
+		return errors.New("rules.evaluation_interval must be positive")
 	}
 	ll := c.Logs.Limits
 	for name, v := range map[string]int64{"logs.limits.max_line_bytes": int64(ll.MaxLineBytes), "logs.limits.ingestion_rate": int64(ll.IngestionRate), "logs.limits.ingestion_burst": int64(ll.IngestionBurst), "logs.limits.stream_rate": int64(ll.StreamRate), "logs.limits.stream_burst": int64(ll.StreamBurst), "logs.limits.max_streams": int64(ll.MaxStreams), "logs.limits.max_labels_per_stream": int64(ll.MaxLabelsPerStream), "logs.limits.max_label_name_length": int64(ll.MaxLabelNameLength), "logs.limits.max_label_value_length": int64(ll.MaxLabelValueLength)} {

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
+	v1 "github.com/prometheus/prometheus/web/api/v1"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -50,6 +51,7 @@ import (
 	"github.com/vigilhq/vigil/ingest/scrape"
 	"github.com/vigilhq/vigil/ingest/zipkin"
 	"github.com/vigilhq/vigil/limits"
+	"github.com/vigilhq/vigil/ruler"
 	"github.com/vigilhq/vigil/storage/events"
 	"github.com/vigilhq/vigil/storage/metricstore"
 	"github.com/vigilhq/vigil/storage/spans"
@@ -74,6 +76,7 @@ type Server struct {
 	catalog *search.Catalog
 	graph   *servicegraph.Graph
 	sampler *sampling.Sampler // nil unless tail sampling is on
+	ruler   *ruler.Ruler
 	derived *gather.Gatherer
 	limiter *limits.Limiter
 	scraper *scrape.Scraper
@@ -104,6 +107,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			}
 			if s.logs != nil {
 				_ = s.logs.events.Close()
+			}
+			if s.ruler != nil {
+				s.ruler.Close()
 			}
 		}
 	}()
@@ -224,10 +230,31 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		BuildDate:  build.BuildDate,
 		CORSOrigin: regexp.MustCompile("^(?:" + cfg.HTTP.CORSOrigin + ")$"),
 		Ready:      s.ready.Load,
+		Rules: func() v1.RulesRetriever {
+			if s.ruler == nil {
+				return nil
+			}
+			return s.ruler.Manager()
+		},
 		Logger:     log,
 		Registerer: s.reg,
 		Gatherer:   s.reg,
 	})
+
+	// Recording and alerting rules, by Prometheus's own rule manager; the
+	// records and ALERTS series go straight to the store.
+	if s.ruler, err = ruler.New(ruler.Options{
+		Files:       cfg.Rules.Files,
+		Interval:    time.Duration(cfg.Rules.EvaluationInterval),
+		Engine:      s.api.Engine,
+		Appendable:  s.store.DB(),
+		Queryable:   s.store,
+		ExternalURL: "http://" + cfg.HTTP.Addr,
+		Logger:      log.With("component", "rules"),
+		Registerer:  s.reg,
+	}); err != nil {
+		return nil, fmt.Errorf("rules.files: %w", err)
+	}
 
 	otlpMetrics := otlp.NewMetrics(otlp.Options{
 		Appendable:      appendable,
@@ -408,6 +435,7 @@ func (s *Server) Run(ctx context.Context) error {
 	goLoop(&loops, "scrape", func() error { return s.scraper.Run(loopCtx) })
 	goLoop(&loops, "push", func() error { return s.push.Run(loopCtx) })
 	goLoop(&loops, "gather", func() error { return s.gather.Run(loopCtx) })
+	goLoop(&loops, "rules", func() error { return s.ruler.Run(loopCtx) })
 	goLoop(&loops, "span store", func() error { return s.spans.Run(loopCtx) })
 	s.logs.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })
 	goLoop(&loops, "derived metrics", func() error { return s.derived.Run(loopCtx) })

@@ -63,6 +63,9 @@ type Options struct {
 	// CORSOrigin matches the origins allowed to call the API from a
 	// browser on another site; nil allows none.
 	CORSOrigin *regexp.Regexp
+	// Rules, if set, gives the rule manager for /api/v1/rules and
+	// /api/v1/alerts; without it both answer empty.
+	Rules func() v1.RulesRetriever
 	// Ready tells whether the server is ready to answer.
 	Ready      func() bool
 	Logger     *slog.Logger
@@ -169,7 +172,14 @@ func New(o Options) *API {
 		o.Store.Dir(),
 		true, // admin API: snapshots and deletes, behind the read token like the rest
 		o.Logger.With("component", "api"),
-		func(context.Context) v1.RulesRetriever { return noRules{} },
+		func(context.Context) v1.RulesRetriever {
+			if o.Rules != nil {
+				if r := o.Rules(); r != nil {
+					return r
+				}
+			}
+			return noRules{}
+		},
 		0, 0, 0, // remote read is not served
 		false,
 		cors,
