@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilhq/vigil/config"
 )
 
 // A Prometheus rule file runs in Vigil: /api/v1/rules lists its group and
@@ -110,5 +112,70 @@ func TestBadRulesFileRefused(t *testing.T) {
 	cfg.Rules.Files = []string{file}
 	if _, err := New(cfg, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "bad.yml") {
 		t.Fatalf("New with a bad rule file: %v", err)
+	}
+}
+
+// POST /-/reload picks up changed rule files and keeps the old rules
+// when the new ones are invalid.
+func TestReloadRules(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rules.yml")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("groups:\n  - name: one\n    rules:\n      - record: a:b\n        expr: vector(1)\n")
+	cfg.Rules.Files = []string{file}
+	r := start(t, cfg)
+	r.srv.SetReloader(func() (config.Config, error) { return cfg, nil })
+	groups := func() []string {
+		var rules struct {
+			Data struct {
+				Groups []struct {
+					Name string `json:"name"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		resp, err := http.Get(r.base + "/api/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&rules)
+		var out []string
+		for _, g := range rules.Data.Groups {
+			out = append(out, g.Name)
+		}
+		return out
+	}
+	reload := func() (int, string) {
+		resp, err := http.Post(r.base+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	write("groups:\n  - name: two\n    rules:\n      - record: a:b\n        expr: vector(2)\n")
+	if code, body := reload(); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	if g := groups(); len(g) != 1 || g[0] != "two" {
+		t.Fatalf("groups after reload: %v", g)
+	}
+	write("groups:\n  - name: three\n    rules:\n      - record: a:b\n        expr: vector(\n")
+	if code, body := reload(); code != 500 || !strings.Contains(body, "rules.yml") || !strings.Contains(body, "previous rules stay") {
+		t.Fatalf("reload of a bad file: %d %s", code, body)
+	}
+	if g := groups(); len(g) != 1 || g[0] != "two" {
+		t.Fatalf("groups after a failed reload: %v", g)
+	}
+	resp, _ := http.Get(r.base + "/-/reload")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /-/reload: %d", resp.StatusCode)
 	}
 }

@@ -77,12 +77,16 @@ type Server struct {
 	graph   *servicegraph.Graph
 	sampler *sampling.Sampler // nil unless tail sampling is on
 	ruler   *ruler.Ruler
-	derived *gather.Gatherer
-	limiter *limits.Limiter
-	scraper *scrape.Scraper
-	push    *push.Handler
-	gather  *gather.Gatherer
-	api     *promapi.API
+	// reload reads the configuration again (SetReloader); nil: the
+	// configuration cannot be reloaded.
+	reloadMu sync.Mutex
+	reload   func() (config.Config, error)
+	derived  *gather.Gatherer
+	limiter  *limits.Limiter
+	scraper  *scrape.Scraper
+	push     *push.Handler
+	gather   *gather.Gatherer
+	api      *promapi.API
 
 	httpSrv     *http.Server
 	httpLn      net.Listener
@@ -348,6 +352,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 	s.logs.mount(mux, tokens.RequireWrite, tokens.RequireRead)
 	mux.Handle("/metrics", tokens.RequireRead(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	mux.Handle("/-/reload", tokens.RequireRead(http.HandlerFunc(s.serveReload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Vigil is Healthy.")
 	})
@@ -652,4 +657,48 @@ type offerer struct{ s *sampling.Sampler }
 func (o offerer) Append(_ context.Context, rows []spans.Span) error {
 	o.s.Offer(rows)
 	return nil
+}
+
+// SetReloader sets how Reload reads the configuration again (the serve
+// command reads its file and flags). Call it before Run.
+func (s *Server) SetReloader(f func() (config.Config, error)) {
+	s.reloadMu.Lock()
+	s.reload = f
+	s.reloadMu.Unlock()
+}
+
+// Reload reads the configuration again and applies what can change
+// while running: the rule files. When the new configuration or a rule
+// file is invalid, nothing changes and the error says why.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.reload == nil {
+		return errors.New("this server was not given a way to read its configuration again")
+	}
+	cfg, err := s.reload()
+	if err != nil {
+		return fmt.Errorf("cannot reload the configuration: %w", err)
+	}
+	if err := s.ruler.Reload(cfg.Rules.Files); err != nil {
+		return fmt.Errorf("cannot reload rules.files (the previous rules stay): %w", err)
+	}
+	s.log.Info("reloaded the configuration", "rule_groups", len(s.ruler.Manager().RuleGroups()))
+	return nil
+}
+
+// serveReload is POST /-/reload, as Prometheus's: 200 when reloaded, 500
+// with the reason when not (the old configuration stays).
+func (s *Server) serveReload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		http.Error(w, "This endpoint requires a POST or PUT request.", http.StatusMethodNotAllowed)
+		return
+	}
+	if err := s.Reload(); err != nil {
+		s.log.Error("reload failed", "err", err)
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -31,7 +34,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log.Info("constructed", "took", time.Since(start).Round(time.Millisecond))
-	return srv.Run(ctx)
+	// SIGHUP and POST /-/reload read the file and flags again.
+	srv.SetReloader(func() (config.Config, error) { return serveConfig(args, getenv, io.Discard) })
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan struct{})
+	// The reload loop ends with Run, whether ctx ended it or a failure.
+	rctx, stopReloads := context.WithCancel(ctx)
+	go func() {
+		defer close(reloads)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case <-hup:
+				if err := srv.Reload(); err != nil {
+					log.Error("reload on SIGHUP failed", "err", err)
+				}
+			}
+		}
+	}()
+	err = srv.Run(ctx)
+	stopReloads()
+	<-reloads
+	return err
 }
 
 // serveConfig builds the configuration: defaults, then the file given by
