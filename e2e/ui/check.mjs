@@ -3,48 +3,14 @@
 // error or page error, or when the charts, the explorer or its
 // autocomplete show nothing. SCREENSHOT_DIR, when set, receives
 // screenshots. CHROMIUM overrides /usr/bin/chromium.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { openBrowser } from "./browser.mjs";
 
 const base = process.argv[2];
 if (!base) {
   console.error("usage: node check.mjs <baseURL>");
   process.exit(2);
 }
-const shots = process.env.SCREENSHOT_DIR;
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vigil-chromium-"));
-const problems = [];
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  viewport: { width: 1280, height: 900 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (m) => {
-  if (m.type() === "error") problems.push(`console error: ${m.text()}`);
-});
-page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
-page.on("requestfailed", (r) => {
-  // Aborted refreshes are the UI cancelling its own stale requests.
-  if (!/ERR_ABORTED/.test(r.failure()?.errorText ?? "")) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-});
-
-const step = async (name, f) => {
-  try {
-    await f();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    problems.push(`${name}: ${e.message.split("\n")[0]}`);
-    console.log(`FAIL ${name}`);
-  }
-};
-const shot = async (name) => {
-  if (shots) await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
-};
+const { page, problems, step, shot, close, report } = await openBrowser({ viewport: { width: 1280, height: 900 } });
 
 try {
   await step("home loads", async () => {
@@ -88,12 +54,6 @@ try {
   });
   await shot("explore-error");
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
-
-if (problems.length) {
-  console.error("UI check failed:\n  " + problems.join("\n  "));
-  process.exit(1);
-}
-console.log("UI check passed");
+report("UI check");

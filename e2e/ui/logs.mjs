@@ -7,10 +7,7 @@
 // console or page error, or when a page does not show what it should.
 // SCREENSHOT_DIR, when set, receives screenshots. CHROMIUM overrides
 // /usr/bin/chromium.
-import { chromium } from "playwright-core";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
+import { openBrowser, expect } from "./browser.mjs";
 
 const [base, traceID] = process.argv.slice(2);
 if (!base || !traceID) {
@@ -19,41 +16,7 @@ if (!base || !traceID) {
 }
 const CHECKOUT_LINES = 5;
 const TRACE_LINES = ["cart loaded items=3", "cart price changed", "prices computed for cart"];
-const shots = process.env.SCREENSHOT_DIR;
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "vigil-chromium-"));
-const problems = [];
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  viewport: { width: 1400, height: 900 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (m) => {
-  if (m.type() === "error") problems.push(`console error on ${page.url()}: ${m.text()}`);
-});
-page.on("pageerror", (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
-page.on("requestfailed", (r) => {
-  // Aborted requests are the UI cancelling its own stale ones.
-  if (!/ERR_ABORTED/.test(r.failure()?.errorText ?? "")) problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
-});
-
-const step = async (name, f) => {
-  try {
-    await f();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    problems.push(`${name}: ${e.message.split("\n")[0]}`);
-    console.log(`FAIL ${name}`);
-  }
-};
-const shot = async (name) => {
-  if (shots) await page.screenshot({ path: path.join(shots, name + ".png"), fullPage: true });
-};
-const expect = (cond, msg) => {
-  if (!cond) throw new Error(msg);
-};
+const { page, problems, step, shot, close, report } = await openBrowser();
 const tid = (id) => `[data-testid="${id}"]`;
 
 // push sends lines of stream {service_name="webshop", level="info"} now.
@@ -220,12 +183,6 @@ try {
   });
   await shot("trace-logs");
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
-
-if (problems.length) {
-  console.error("logs UI check failed:\n  " + problems.join("\n  "));
-  process.exit(1);
-}
-console.log("logs UI check passed");
+report("logs UI check");
