@@ -55,31 +55,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# shellcheck source=../lib.sh
+source "$root/bench/lib.sh"
 
-log() { echo "run.sh: $(date -u +%H:%M:%S) $*" >&2; }
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-hz=$(getconf CLK_TCK)
-cpu() { awk -v hz="$hz" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-hwm() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-bytes() { du -s --block-size=1 "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; } # allocated
-apparent() { du -sb "$@" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
-wait_http() { # url seconds
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		if [[ $(curl -s -o /dev/null -w '%{http_code}' "$1" || true) == 200 ]]; then return 0; fi
-		if ! kill -0 "$pid" 2>/dev/null; then return 1; fi
-		sleep 0.1
-	done
-	return 1
-}
 stopped= # seconds the last stop took
-stop() { # SIGTERM and wait (not in a subshell: only the parent can wait)
-	local t0=$EPOCHREALTIME
-	kill -TERM "$pid"
-	wait "$pid" || true
-	pid=
-	stopped=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-}
 
 log "building vigil, spanload and spanquery"
 go build -o "$tmp/vigil" ./cmd/vigil
@@ -281,15 +260,11 @@ for t in $TARGETS; do
 done
 
 # The table: one row per figure, both targets and the ratio vigil/jaeger.
-fig() { # file jq-expr
-	[[ -f $1 ]] && jq -r "$2 // empty" "$1" 2>/dev/null || true
-}
 row() { # name better vigil jaeger format
 	local v=$3 j=$4 r=""
 	if [[ -n $v && -n $j ]]; then r=$(awk -v a="$v" -v b="$j" 'BEGIN { if (b != 0) printf "%.2f", a / b }'); fi
 	printf '| %s | %s | %s | %s | %s |\n' "$1" "$(fmtn "$v" "$5")" "$(fmtn "$j" "$5")" "$r" "$2"
 }
-fmtn() { [[ -z $1 ]] && return; awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; }
 perspan() { # bytes-expr file load
 	local b
 	b=$(fig "$1" "$2")
