@@ -368,13 +368,11 @@ func (h *Handler) Convert(actions []Action, now time.Time, batch *ingest.Batch) 
 			fail("missing_index", "action_request_validation_exception", "Validation Failed: 1: index is missing; name it in the action's _index or the URL, /{index}/_bulk")
 			continue
 		}
-		obj, err := decodeDoc(a.Doc)
-		if err != nil {
-			fail("invalid_document", "mapper_parsing_exception", fmt.Sprintf("failed to parse the document at line %d: %v", a.Line+1, err))
+		rec := logs.Record{ObservedTime: now}
+		if !logline.ParseObject(&rec, string(a.Doc), Fields) {
+			fail("invalid_document", "mapper_parsing_exception", fmt.Sprintf("failed to parse the document at line %d: %v", a.Line+1, whyNotDoc(a.Doc)))
 			continue
 		}
-		rec := logs.Record{ObservedTime: now, Body: string(a.Doc)}
-		logline.ApplyObject(&rec, obj, Fields)
 		rec.Service = a.Index
 		for _, k := range serviceFields {
 			if v := rec.Attributes[k]; v != "" {
@@ -400,25 +398,26 @@ func (h *Handler) Convert(actions []Action, now time.Time, batch *ingest.Batch) 
 	return recs, items
 }
 
-// decodeDoc reads a document line as one JSON object.
-func decodeDoc(doc []byte) (map[string]any, error) {
+// whyNotDoc says, in encoding/json's words, why a document line the
+// in-place scanner refused is not one JSON object.
+func whyNotDoc(doc []byte) error {
 	t := bytes.TrimSpace(doc)
 	if len(t) == 0 {
-		return nil, errors.New("the document line is empty")
+		return errors.New("the document line is empty")
 	}
 	if t[0] != '{' {
-		return nil, errors.New("the document is not a JSON object")
+		return errors.New("the document is not a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(t))
 	dec.UseNumber()
 	var obj map[string]any
 	if err := dec.Decode(&obj); err != nil {
-		return nil, fmt.Errorf("the document is not valid JSON: %v", err)
+		return fmt.Errorf("the document is not valid JSON: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("the document line has data after its JSON object")
+		return errors.New("the document line has data after its JSON object")
 	}
-	return obj, nil
+	return errors.New("the document is not valid JSON")
 }
 
 // newID makes an _id as Elasticsearch's are shaped: 20 URL-safe base64
