@@ -49,7 +49,7 @@ func (sc *jsonScanner) walk(depth int, emit func(key []byte, value string)) erro
 		if n > 0 {
 			sc.key = append(sc.key, '_')
 		}
-		sc.key = appendSanitized(sc.key, k, n == 0)
+		sc.key = logs.AppendLabelName(sc.key, k)
 		defer func() { sc.key = sc.key[:n] }()
 		if sc.I >= len(sc.S) {
 			return errJSON
@@ -205,24 +205,6 @@ func jsonLookup(sc *jsonScanner, line string, path []pathElem) (value string, fo
 
 var errStop = errors.New("stop")
 
-// appendSanitized appends name with every byte outside [a-zA-Z0-9_]
-// replaced by '_' and, when first, a '_' before a leading digit: label
-// names as Loki makes them from OTLP attributes and JSON keys.
-func appendSanitized(dst []byte, name string, first bool) []byte {
-	if first && len(name) > 0 && isDigit(name[0]) {
-		dst = append(dst, '_')
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if isIdentChar(c) {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '_')
-		}
-	}
-	return dst
-}
-
-// sanitizeName returns name as a label name (see appendSanitized),
-// without allocating when it already is one.
+// sanitizeName returns name as a label name (logs.LabelName), without
+// allocating when it already is one.
 func sanitizeName(name string) string { return logs.LabelName(name) }

@@ -108,6 +108,7 @@ var Schema = parts.Schema[Record]{
 	// of every line cost more than the rest of the bloom.
 	TokenHashes: func(r *Record, emit func(uint64)) {
 		var d xxhash.Digest
+		var name [128]byte // sanitised keys are built here, not allocated
 		if r.HasTrace() {
 			var b [32]byte
 			hex.Encode(b[:], r.TraceID[:])
@@ -117,7 +118,7 @@ var Schema = parts.Schema[Record]{
 			for k, v := range m {
 				if len(v) <= maxTokenValue {
 					d.Reset()
-					d.WriteString(LabelName(k))
+					d.Write(AppendLabelName(name[:0], k))
 					d.WriteString("=")
 					d.WriteString(v)
 					emit(d.Sum64())
@@ -149,18 +150,24 @@ func LabelName(key string) string {
 	if ok || key == "" {
 		return key
 	}
-	b := make([]byte, 0, len(key)+1)
-	if key[0] >= '0' && key[0] <= '9' {
-		b = append(b, '_')
+	return string(AppendLabelName(make([]byte, 0, len(key)+1), key))
+}
+
+// AppendLabelName appends key as LabelName makes it, the '_' before a
+// leading digit only when dst is empty (a nested JSON key after a
+// parent's "name_" needs none).
+func AppendLabelName(dst []byte, key string) []byte {
+	if len(dst) == 0 && key != "" && key[0] >= '0' && key[0] <= '9' {
+		dst = append(dst, '_')
 	}
 	for i := 0; i < len(key); i++ {
 		if c := key[i]; isLabelChar(c) {
-			b = append(b, c)
+			dst = append(dst, c)
 		} else {
-			b = append(b, '_')
+			dst = append(dst, '_')
 		}
 	}
-	return string(b)
+	return dst
 }
 
 func isLabelChar(c byte) bool {
