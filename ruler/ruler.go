@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +39,10 @@ type Options struct {
 	// ExternalURL is the base of alerts' generator URLs.
 	ExternalURL string
 	// Notify, if set, receives the alerts to send after each evaluation.
-	Notify     rules.NotifyFunc
+	Notify rules.NotifyFunc
+	// History, if set, records every alert's pending, firing, resolved
+	// and inactive transitions.
+	History    Recorder
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -50,6 +54,8 @@ type Ruler struct {
 	m     *rules.Manager
 	mu    sync.Mutex // serialises Reload
 	files []string
+	// iterate evaluates a group; nil is Prometheus's default.
+	iterate rules.GroupEvalIterationFunc
 }
 
 // New loads the rule files (an invalid file is an error naming its place)
@@ -80,6 +86,9 @@ func New(o Options) (*Ruler, error) {
 		ResendDelay:     time.Minute,
 	})
 	r := &Ruler{o: o, m: m}
+	if o.History != nil {
+		r.iterate = newTracker(o.History).iteration
+	}
 	if err := r.Reload(o.Files); err != nil {
 		return nil, err
 	}
@@ -91,14 +100,14 @@ func New(o Options) (*Ruler, error) {
 func (r *Ruler) Reload(patterns []string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	files, err := expand(patterns)
+	files, err := Expand(patterns)
 	if err != nil {
 		return err
 	}
 	if errs := Check(files...); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if err := r.m.Update(r.o.Interval, files, labels.EmptyLabels(), r.o.ExternalURL, nil); err != nil {
+	if err := r.m.Update(r.o.Interval, files, labels.EmptyLabels(), r.o.ExternalURL, r.iterate); err != nil {
 		return fmt.Errorf("cannot load rules: %w", err)
 	}
 	r.files = files
@@ -129,9 +138,9 @@ func (r *Ruler) Close() {
 // Manager is the rule manager, for the API's rules and alerts endpoints.
 func (r *Ruler) Manager() *rules.Manager { return r.m }
 
-// expand resolves globs; a pattern that matches nothing is an error, so
+// Expand resolves globs; a pattern that matches nothing is an error, so
 // a typo does not silently load no rules.
-func expand(patterns []string) ([]string, error) {
+func Expand(patterns []string) ([]string, error) {
 	var out []string
 	for _, p := range patterns {
 		m, err := filepath.Glob(p)
@@ -150,10 +159,20 @@ func expand(patterns []string) ([]string, error) {
 // returning every problem with its file and, where known, line.
 func Check(files ...string) []error {
 	var errs []error
+	seen := make(map[string]bool)
 	for _, f := range files {
 		_, fileErrs := rulefmt.ParseFile(f, false, model.UTF8Validation)
 		for _, e := range fileErrs {
-			errs = append(errs, fmt.Errorf("%s: %w", f, e))
+			// rulefmt reports some YAML errors twice.
+			if seen[e.Error()] {
+				continue
+			}
+			seen[e.Error()] = true
+			// rulefmt names the file in some errors and not in others.
+			if !strings.HasPrefix(e.Error(), f) {
+				e = fmt.Errorf("%s: %w", f, e)
+			}
+			errs = append(errs, e)
 		}
 	}
 	return errs
