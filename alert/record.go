@@ -67,7 +67,7 @@ func (c *storeCallback) PostStore(a *types.Alert, existing bool) {
 		state, t = "resolved", a.EndsAt
 	}
 	e := event(t, a, state)
-	e.Source = "api"
+	e.Source = history.SourceAPI
 	h.Record(e)
 }
 

@@ -72,6 +72,9 @@ var States = []string{
 const (
 	SourceRules        = "rules"
 	SourceAlertmanager = "alertmanager"
+	// SourceAPI marks firing and resolved changes of alerts that other
+	// senders posted to POST /api/v2/alerts.
+	SourceAPI = "api"
 )
 
 // Diff returns the transitions between two snapshots of alerts keyed by
