@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -37,6 +38,9 @@ type Config struct {
 	Traces      TracesConfig      `yaml:"traces"`
 	Logs        LogsConfig        `yaml:"logs"`
 	Rules       RulesConfig       `yaml:"rules"`
+	Alerting    AlertingConfig    `yaml:"alerting"`
+	SLO         SLOConfig         `yaml:"slo"`
+	Actions     ActionsConfig     `yaml:"actions"`
 	Log         LogConfig         `yaml:"log"`
 
 	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
@@ -153,6 +157,39 @@ type RulesConfig struct {
 	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
 }
 
+// AlertingConfig is where alerts go: the embedded Alertmanager (its own
+// alertmanager.yml, unchanged) and, optionally, external Alertmanagers.
+type AlertingConfig struct {
+	// AlertmanagerConfig is an Alertmanager configuration file for the
+	// embedded Alertmanager. Empty: alerts are routed to a receiver with
+	// no integrations (listed, silenced, recorded, acted on; sent nowhere).
+	AlertmanagerConfig string `yaml:"alertmanager_config"`
+	// Alertmanagers are external Alertmanagers, in the format of the
+	// alertmanagers list of prometheus.yml's alerting section.
+	Alertmanagers []yaml.Node `yaml:"alertmanagers"`
+	// ExternalURL is how receivers link back to Vigil; default
+	// http://<http.addr>.
+	ExternalURL string `yaml:"external_url"`
+	// Retention keeps expired silences and notification log entries
+	// (Alertmanager's --data.retention).
+	Retention model.Duration `yaml:"retention"`
+	// HistoryRetention keeps the alert history (every state change).
+	HistoryRetention model.Duration `yaml:"history_retention"`
+}
+
+// SLOConfig lists SLO spec files (see docs/alerting.md); each compiles
+// into recording rules and burn-rate alerts evaluated with the rules.
+type SLOConfig struct {
+	Files []string `yaml:"files"`
+}
+
+// ActionsConfig lists remediation action files (see docs/actions.md).
+type ActionsConfig struct {
+	Files []string `yaml:"files"`
+	// AuditRetention keeps the audit records of action runs.
+	AuditRetention model.Duration `yaml:"audit_retention"`
+}
+
 // LogsConfig controls the log pipeline (the logs Vigil stores, not its
 // own log: see LogConfig).
 type LogsConfig struct {
@@ -248,6 +285,11 @@ func Default() Config {
 			DerivedMetricsInterval: model.Duration(5 * time.Second),
 		},
 		Rules: RulesConfig{EvaluationInterval: model.Duration(15 * time.Second)},
+		Alerting: AlertingConfig{
+			Retention:        model.Duration(120 * time.Hour),
+			HistoryRetention: model.Duration(30 * 24 * time.Hour),
+		},
+		Actions: ActionsConfig{AuditRetention: model.Duration(30 * 24 * time.Hour)},
 		Logs: LogsConfig{
 			MinFreeDisk: 256 << 20,
 			Limits: LogLimits{
@@ -320,13 +362,16 @@ func (c *Config) Prometheus() (*promconfig.Config, error) {
 		},
 		"scrape_configs": jobs,
 	}
+	if len(c.Alerting.Alertmanagers) > 0 {
+		doc["alerting"] = map[string]any{"alertmanagers": c.Alerting.Alertmanagers}
+	}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode scrape_configs: %w", err)
 	}
 	pc, err := promconfig.Load(string(b), nil)
 	if err != nil {
-		return nil, fmt.Errorf("invalid scrape_configs: %w", err)
+		return nil, fmt.Errorf("invalid scrape_configs or alerting.alertmanagers: %w", err)
 	}
 	return pc, nil
 }
@@ -422,6 +467,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Rules.EvaluationInterval <= 0 {
 		return errors.New("rules.evaluation_interval must be positive")
+	}
+	if c.Alerting.Retention <= 0 || c.Alerting.HistoryRetention <= 0 || c.Actions.AuditRetention <= 0 {
+		return errors.New("alerting.retention, alerting.history_retention and actions.audit_retention must be positive")
+	}
+	if u := c.Alerting.ExternalURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("alerting.external_url %q is not an http(s) URL", u)
+		}
 	}
 	ll := c.Logs.Limits
 	for name, v := range map[string]int64{"logs.limits.max_line_bytes": int64(ll.MaxLineBytes), "logs.limits.ingestion_rate": int64(ll.IngestionRate), "logs.limits.ingestion_burst": int64(ll.IngestionBurst), "logs.limits.stream_rate": int64(ll.StreamRate), "logs.limits.stream_burst": int64(ll.StreamBurst), "logs.limits.max_streams": int64(ll.MaxStreams), "logs.limits.max_labels_per_stream": int64(ll.MaxLabelsPerStream), "logs.limits.max_label_name_length": int64(ll.MaxLabelNameLength), "logs.limits.max_label_value_length": int64(ll.MaxLabelValueLength)} {

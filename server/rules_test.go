@@ -167,7 +167,7 @@ func TestReloadRules(t *testing.T) {
 		t.Fatalf("groups after reload: %v", g)
 	}
 	write("groups:\n  - name: three\n    rules:\n      - record: a:b\n        expr: vector(\n")
-	if code, body := reload(); code != 500 || !strings.Contains(body, "rules.yml") || !strings.Contains(body, "previous rules stay") {
+	if code, body := reload(); code != 500 || !strings.Contains(body, "rules.yml") || !strings.Contains(body, "previous configuration stays") {
 		t.Fatalf("reload of a bad file: %d %s", code, body)
 	}
 	if g := groups(); len(g) != 1 || g[0] != "two" {

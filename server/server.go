@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/rules"
 	v1 "github.com/prometheus/prometheus/web/api/v1"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -77,6 +78,7 @@ type Server struct {
 	graph   *servicegraph.Graph
 	sampler *sampling.Sampler // nil unless tail sampling is on
 	ruler   *ruler.Ruler
+	alerts  *alerting
 	// reload reads the configuration again (SetReloader); nil: the
 	// configuration cannot be reloaded.
 	reloadMu sync.Mutex
@@ -114,6 +116,9 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			}
 			if s.ruler != nil {
 				s.ruler.Close()
+			}
+			if s.alerts != nil {
+				s.alerts.close()
 			}
 		}
 	}()
@@ -240,6 +245,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 			}
 			return s.ruler.Manager()
 		},
+		Alertmanagers: func() v1.AlertmanagerRetriever {
+			if s.alerts == nil {
+				return nil
+			}
+			return s.alerts.alertmanagers()
+		},
 		Logger:     log,
 		Registerer: s.reg,
 		Gatherer:   s.reg,
@@ -247,13 +258,22 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 
 	// Recording and alerting rules, by Prometheus's own rule manager; the
 	// records and ALERTS series go straight to the store.
+	// Alerts go to the embedded Alertmanager (and external ones), which
+	// records their history and hands them to the actions.
+	alertFiles := alertingFiles{}
+	if s.alerts, alertFiles, err = newAlerting(cfg, s.reg, s.api.Engine, s.store, log); err != nil {
+		return nil, err
+	}
+	ext := externalURL(cfg)
 	if s.ruler, err = ruler.New(ruler.Options{
-		Files:       cfg.Rules.Files,
+		Files:       s.alerts.ruleFiles(alertFiles),
 		Interval:    time.Duration(cfg.Rules.EvaluationInterval),
 		Engine:      s.api.Engine,
 		Appendable:  s.store.DB(),
 		Queryable:   s.store,
-		ExternalURL: "http://" + cfg.HTTP.Addr,
+		ExternalURL: ext,
+		Notify:      rules.SendAlerts(s.alerts.sender(log), ext),
+		History:     s.alerts.hist,
 		Logger:      log.With("component", "rules"),
 		Registerer:  s.reg,
 	}); err != nil {
@@ -351,6 +371,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		mux.Handle(p, tokens.RequireRead(jaeger))
 	}
 	s.logs.mount(mux, tokens.RequireWrite, tokens.RequireRead)
+	s.alerts.mount(mux, tokens.RequireRead)
 	mux.Handle("/metrics", tokens.RequireRead(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.Handle("/-/reload", tokens.RequireRead(http.HandlerFunc(s.serveReload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
@@ -441,6 +462,7 @@ func (s *Server) Run(ctx context.Context) error {
 	goLoop(&loops, "push", func() error { return s.push.Run(loopCtx) })
 	goLoop(&loops, "gather", func() error { return s.gather.Run(loopCtx) })
 	goLoop(&loops, "rules", func() error { return s.ruler.Run(loopCtx) })
+	s.alerts.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })
 	goLoop(&loops, "span store", func() error { return s.spans.Run(loopCtx) })
 	s.logs.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })
 	goLoop(&loops, "derived metrics", func() error { return s.derived.Run(loopCtx) })
@@ -680,10 +702,14 @@ func (s *Server) Reload() error {
 	if err != nil {
 		return fmt.Errorf("cannot reload the configuration: %w", err)
 	}
-	if err := s.ruler.Reload(cfg.Rules.Files); err != nil {
-		return fmt.Errorf("cannot reload rules.files (the previous rules stay): %w", err)
+	files, err := loadAlertingFiles(cfg)
+	if err != nil {
+		return fmt.Errorf("cannot reload (the previous configuration stays): %w", err)
 	}
-	s.log.Info("reloaded the configuration", "rule_groups", len(s.ruler.Manager().RuleGroups()))
+	if err := s.alerts.reload(cfg, files, s.ruler.Reload); err != nil {
+		return fmt.Errorf("cannot reload: %w", err)
+	}
+	s.log.Info("reloaded the configuration", "rule_groups", len(s.ruler.Manager().RuleGroups()), "slos", len(files.slos), "actions", len(files.actions))
 	return nil
 }
 

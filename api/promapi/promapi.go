@@ -66,6 +66,9 @@ type Options struct {
 	// Rules, if set, gives the rule manager for /api/v1/rules and
 	// /api/v1/alerts; without it both answer empty.
 	Rules func() v1.RulesRetriever
+	// Alertmanagers, if set, lists where alerts are sent for
+	// /api/v1/alertmanagers.
+	Alertmanagers func() v1.AlertmanagerRetriever
 	// Ready tells whether the server is ready to answer.
 	Ready      func() bool
 	Logger     *slog.Logger
@@ -163,7 +166,14 @@ func New(o Options) *API {
 		o.Store,
 		pools,
 		targets,
-		func(context.Context) v1.AlertmanagerRetriever { return noAlertmanagers{} },
+		func(context.Context) v1.AlertmanagerRetriever {
+			if o.Alertmanagers != nil {
+				if r := o.Alertmanagers(); r != nil {
+					return r
+				}
+			}
+			return noAlertmanagers{}
+		},
 		o.Config,
 		o.Flags,
 		v1.GlobalURLOptions{},

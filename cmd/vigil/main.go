@@ -3,11 +3,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	// Time intervals and schedules name IANA zones; the binary carries
+	// the database so they work on machines without tzdata.
+	_ "time/tzdata"
+
+	"github.com/vigilhq/vigil/report"
 )
 
 func main() {
@@ -24,6 +31,8 @@ const usage = `Vigil: real-time monitoring of services and infrastructure, in on
 
 Usage:
   vigil serve [flags]    run the server (vigil serve --help lists the flags)
+  vigil check KIND FILE  check config, rules, alertmanager, slo or actions files
+  vigil report sla       an SLA report of a service (vigil report sla --help)
   vigil version          print the version
   vigil help             show this help
 
@@ -37,7 +46,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func exitCode(err error) int {
-	if _, ok := err.(usageError); ok {
+	var ue *report.UsageError
+	if _, ok := err.(usageError); ok || errors.As(err, &ue) {
 		return 2
 	}
 	return 1
@@ -53,6 +63,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "check":
+		return check(args[1:], stdout, stderr)
+	case "report":
+		err := report.Command(ctx, args[1:], getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
 	case "version", "--version", "-version":
 		return printVersion(stdout)
 	case "help", "--help", "-help", "-h":
