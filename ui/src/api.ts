@@ -236,3 +236,39 @@ export function tailURL(query: string, start: bigint, limit: number): string {
   const qs = new URLSearchParams({ query, start: String(start), limit: String(limit) });
   return `${proto}//${location.host}/loki/api/v1/tail?${qs}`;
 }
+
+// alertmanager calls Alertmanager's API v2, as Vigil's embedded
+// Alertmanager serves it under /api/v2: plain JSON, and errors as a JSON
+// string or {code, message} with a 4xx or 5xx status.
+export async function alertmanager<T>(method: "GET" | "POST" | "DELETE", path: string, params?: URLSearchParams, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const headers: Record<string, string> = {};
+  const tok = getToken();
+  if (tok) headers.Authorization = `Bearer ${tok}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const qs = params?.toString();
+  let res: Response;
+  try {
+    res = await fetch(qs ? `${path}?${qs}` : path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
+  } catch (e) {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new APIError(0, "unavailable", "cannot reach Vigil: " + (e as Error).message);
+  }
+  if (res.status === 401) {
+    unauthorizedListeners.forEach((f) => f());
+    throw new APIError(401, "unauthorized", "this Vigil needs a read token");
+  }
+  const text = await res.text();
+  let j: unknown;
+  try {
+    j = text.trim() ? JSON.parse(text) : undefined;
+  } catch {
+    if (!res.ok && text.trim()) throw new APIError(res.status, res.status === 400 ? "bad_data" : "error", text.trim());
+    throw new APIError(res.status, "bad_response", `unexpected response (HTTP ${res.status})`);
+  }
+  if (!res.ok) {
+    const msg = typeof j === "string" ? j : ((j as { message?: string } | undefined)?.message ?? `HTTP ${res.status}`);
+    const kind = res.status === 404 ? "not_found" : res.status === 400 || res.status === 422 ? "bad_data" : "error";
+    throw new APIError(res.status, kind, msg);
+  }
+  return j as T;
+}

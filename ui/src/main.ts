@@ -3,6 +3,7 @@
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { getToken, setToken, onUnauthorized } from "./api";
+import { FIRING_EVENT, firingCount } from "./alerting";
 import { h } from "./dom";
 import { homePage } from "./home";
 import { explorePage } from "./explore";
@@ -10,6 +11,10 @@ import { tracesPage } from "./traces";
 import { tracePage } from "./trace";
 import { logsPage } from "./logs";
 import { serviceMapPage } from "./servicemap";
+import { alertsPage } from "./alerts";
+import { silencesPage } from "./silences";
+import { slosPage } from "./slos";
+import { actionsPage } from "./actions";
 import { setRenderer } from "./router";
 
 type Page = (root: HTMLElement) => () => void;
@@ -20,6 +25,10 @@ const routes: Record<string, Page> = {
   "/traces": tracesPage,
   "/logs": logsPage,
   "/service-map": serviceMapPage,
+  "/alerts": alertsPage,
+  "/silences": silencesPage,
+  "/slos": slosPage,
+  "/actions": actionsPage,
 };
 
 // route finds the page for a path; /trace/{traceID} is the one route with
@@ -35,6 +44,7 @@ const section = (path: string) => (path.startsWith("/trace/") ? "/traces" : path
 const app = document.getElementById("app")!;
 const main = h("main");
 const tokenLink = h("a", { href: "#", class: "token" });
+const firingBadge = h("span", { class: "badge error-badge nav-badge", "data-testid": "nav-firing", hidden: "" });
 const nav = h(
   "nav",
   {},
@@ -44,6 +54,10 @@ const nav = h(
   h("a", { href: "/traces", "data-route": "" }, "Traces"),
   h("a", { href: "/logs", "data-route": "" }, "Logs"),
   h("a", { href: "/service-map", "data-route": "" }, "Service map"),
+  h("a", { href: "/alerts", "data-route": "" }, "Alerts", firingBadge),
+  h("a", { href: "/silences", "data-route": "" }, "Silences"),
+  h("a", { href: "/slos", "data-route": "" }, "SLOs"),
+  h("a", { href: "/actions", "data-route": "" }, "Actions"),
   h("span", { class: "spacer" }),
   tokenLink,
 );
@@ -57,7 +71,35 @@ function render() {
   nav.querySelectorAll("a[data-route]").forEach((a) => a.classList.toggle("active", (a as HTMLAnchorElement).pathname === section(location.pathname) && !a.classList.contains("brand")));
   cleanup = page(main);
   tokenLink.textContent = getToken() ? "Forget token" : "";
+  updateBadge();
 }
+
+// The nav's count of firing alerts (silenced and inhibited ones left
+// out, as on the alerts page's Firing tab): one small request on each page
+// change and every half minute. A failure leaves the badge as it was; the
+// page itself reports errors.
+let badgeAt = 0;
+async function updateBadge() {
+  if (Date.now() - badgeAt < 5000) return;
+  badgeAt = Date.now();
+  try {
+    showBadge(await firingCount());
+  } catch {
+    // Shown by the pages that need the API.
+  }
+}
+function showBadge(n: number) {
+  firingBadge.textContent = String(n);
+  firingBadge.hidden = n === 0;
+  firingBadge.title = `${n} alert${n === 1 ? "" : "s"} firing`;
+  firingBadge.dataset.count = String(n);
+}
+setInterval(updateBadge, 30_000);
+// The alerts page knows the count first when it refreshes.
+document.addEventListener(FIRING_EVENT, (e) => {
+  badgeAt = Date.now();
+  showBadge((e as CustomEvent<number>).detail);
+});
 
 function notFound(root: HTMLElement) {
   root.append(h("h1", {}, "Not found"), h("p", {}, "There is no page at ", h("code", {}, location.pathname), "."));
