@@ -302,7 +302,11 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		Appendable: s.store,
 		Interval:   time.Duration(cfg.Traces.DerivedMetricsInterval),
 		Labels:     labels.EmptyLabels(),
-		Logger:     log.With("component", "derived-metrics"),
+		// Their counters start at zero in this process and come back
+		// after going stale: SLA and SLO increases must count their
+		// first errors.
+		ZeroNewCounters: true,
+		Logger:          log.With("component", "derived-metrics"),
 	})
 	var spanSink otlp.SpanAppender = s.spans
 	if ts := cfg.Traces.TailSampling; ts.Enabled {

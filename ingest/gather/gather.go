@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ZeroNewCounters writes a 0 just before the first sample of every
+	// new cumulative series (counters, histogram buckets, counts and
+	// sums). For series the process creates at zero, such as the RED
+	// metrics derived from spans, this is their true start: increase()
+	// and rate() ignore a series' first sample, so without it an error
+	// counter born at 1 (and reborn after going stale) counts nothing.
+	ZeroNewCounters bool
 }
 
 // Gatherer copies a prometheus.Gatherer into storage. Run owns its state;
@@ -111,6 +119,9 @@ func (g *Gatherer) GatherOnce(ctx context.Context) error {
 			if _, dup := seen[h]; dup {
 				return nil
 			}
+			if _, known := g.last[h]; g.o.ZeroNewCounters && !known && s.H == nil && s.FH == nil && cumulative(mf.GetType(), s.Labels) {
+				_, _ = app.Append(0, s.Labels, 0, ts-1, 0, nil, nil, storage.AppendV2Options{MetricFamilyName: opts.MetricFamilyName})
+			}
 			opts.Exemplars = exemplarsOf(mf.GetType(), cur, s.Labels, ts)
 			_, err := app.Append(0, s.Labels, 0, ts, s.V, s.H, s.FH, opts)
 			var partial *storage.AppendPartialError
@@ -175,4 +186,18 @@ func (g *Gatherer) labeler(b *labels.Builder, _ string, m *dto.Metric) {
 		b.Set(name, l.GetValue())
 	}
 	g.o.Labels.Range(func(l labels.Label) { b.Set(l.Name, l.Value) })
+}
+
+// cumulative reports whether a sample only grows from zero: counters and
+// the buckets, count and sum of histograms and summaries (not a
+// summary's quantiles).
+func cumulative(t dto.MetricType, ls labels.Labels) bool {
+	switch t {
+	case dto.MetricType_COUNTER, dto.MetricType_HISTOGRAM:
+		return true
+	case dto.MetricType_SUMMARY:
+		name := ls.Get(labels.MetricName)
+		return strings.HasSuffix(name, "_count") || strings.HasSuffix(name, "_sum")
+	}
+	return false
 }

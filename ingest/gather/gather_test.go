@@ -132,3 +132,56 @@ func TestRunMarksStaleOnExit(t *testing.T) {
 		}
 	}
 }
+
+// With ZeroNewCounters a new counter starts from a 0 just before its
+// first sample, again after it went stale and came back, so increase()
+// counts its first increments; gauges get no zero.
+func TestZeroNewCounters(t *testing.T) {
+	store, err := metricstore.Open(metricstore.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	reg := prometheus.NewRegistry()
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "errors_total", Help: "Errors."}, []string{"op"})
+	depth := prometheus.NewGauge(prometheus.GaugeOpts{Name: "depth", Help: "Depth."})
+	reg.MustRegister(errs, depth)
+	errs.WithLabelValues("a").Inc()
+	depth.Set(7)
+	now := time.UnixMilli(1_700_000_000_000)
+	g := New(Options{Gatherer: reg, Appendable: store, Now: func() time.Time { return now }, ZeroNewCounters: true})
+	round := func() {
+		t.Helper()
+		if err := g.GatherOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round()
+	t0 := now.UnixMilli()
+	now = now.Add(5 * time.Second)
+	errs.DeleteLabelValues("a") // goes stale
+	round()
+	now = now.Add(5 * time.Second)
+	errs.WithLabelValues("a").Inc() // reborn at 1
+	round()
+	t2 := now.UnixMilli()
+
+	got := read(t, store, labels.MustNewMatcher(labels.MatchEqual, "__name__", "errors_total"))
+	var pts []point
+	for _, p := range got {
+		pts = p
+	}
+	if len(pts) != 5 || pts[0] != (point{t0 - 1, 0}) || pts[1] != (point{t0, 1}) || !value.IsStaleNaN(pts[2].v) ||
+		pts[3] != (point{t2 - 1, 0}) || pts[4] != (point{t2, 1}) {
+		t.Fatalf("errors_total samples %v", pts)
+	}
+	if p := read(t, store, labels.MustNewMatcher(labels.MatchEqual, "__name__", "depth")); len(p) != 1 {
+		t.Fatalf("depth: %v", p)
+	} else {
+		for _, pts := range p {
+			if pts[0] != (point{t0, 7}) {
+				t.Fatalf("depth samples %v", pts)
+			}
+		}
+	}
+}
