@@ -37,11 +37,12 @@
 // knowing:
 //
 //   - A series born inside the range loses its first sample's value: a
-//     counter first stored at 1 that never moves counts 0. For steady
-//     traffic that is noise; for rare errors on a series that appears and
-//     expires (span metrics drop idle label sets after 15 minutes) it is
-//     an undercount. Storing a zero at each series' start (Prometheus's
-//     created-timestamp zero ingestion) fixes it at ingest, not here.
+//     counter first stored at 1 that never moves counts 0. Span metrics,
+//     whose idle label sets expire after 15 minutes, are stored with a 0
+//     before each new series' first sample for this reason
+//     (gather.Options.ZeroNewCounters); other sources' counters born
+//     inside the range (a prometheus_client label set seen for the first
+//     time) can still read low.
 //   - The daily rows are separate increase() queries over each UTC day,
 //     so their sum can differ slightly from the period's total.
 //
