@@ -1,0 +1,205 @@
+package anomaly
+
+import (
+	"math"
+	"time"
+)
+
+// Result is what one observation produced.
+type Result struct {
+	// Score in [0,1]: the anomaly likelihood on a log scale (0.5 is a tail
+	// probability of about 1e-5 for the recent raw scores).
+	Score float64
+	// Expected is the baseline for this time (level plus seasonal offset);
+	// Lower and Upper bound the normal band around it.
+	Expected, Lower, Upper float64
+	// Anomalous is Score >= the threshold of the configured sensitivity.
+	Anomalous bool
+	// Warm is false until MinHistory and MinPoints are reached; a cold
+	// detector never reports Anomalous.
+	Warm bool
+}
+
+// Detector is one series' state. It is not safe for concurrent use; the
+// caller owns it and feeds points in time order. Its memory is fixed at
+// New (about 8 KiB, see TestStateSize) whatever the history length.
+type Detector struct {
+	cfg Config
+	s   settings
+	c   core
+}
+
+// New returns a cold detector. An invalid cfg panics: validate user
+// configuration with Config.Validate first.
+func New(cfg Config) *Detector {
+	s, err := cfg.settings()
+	if err != nil {
+		panic("BUG: anomaly.New with invalid config: " + err.Error())
+	}
+	d := &Detector{cfg: cfg, s: s}
+	return d
+}
+
+// Threshold is the score at which Observe reports Anomalous.
+func (d *Detector) Threshold() float64 { return d.s.threshold }
+
+// Season reports the seasonality in use: "none", "daily" or "weekly" (with
+// Seasonality "auto" it is "none" until enough history decided it).
+func (d *Detector) Season() string {
+	switch d.c.Season {
+	case seasonDaily:
+		return "daily"
+	case seasonWeekly:
+		return "weekly"
+	}
+	return "none"
+}
+
+const (
+	avgWin     = 10
+	huberK     = 3.0
+	levelAlpha = 0.01
+	scaleAlpha = 0.005
+	shiftRun   = 8
+	bandZ      = 4.0
+	// driftAlpha averages the clipped z over ~20 points; on noise that mean
+	// has a standard deviation of 0.23, so driftFreeze is a 4-sigma event.
+	driftAlpha  = 0.1
+	driftFreeze = 1.0
+	spikeZ      = 10.0
+)
+
+// Observe feeds one point and scores it. NaN and infinite values are not
+// learned from and score 0. Points at or before the previous timestamp are
+// learned from as if they were next (collectors retry).
+func (d *Detector) Observe(t time.Time, v float64) Result {
+	c := &d.c
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		e := c.Level + d.offset(d.bins(t))
+		return Result{Expected: e, Lower: e - bandZ*c.Scale, Upper: e + bandZ*c.Scale, Warm: d.warm(t)}
+	}
+	ns := t.UnixNano()
+	if c.N == 0 {
+		c.FirstNs = ns
+	}
+	c.LastNs = ns
+	c.N++
+
+	p := d.bins(t)
+	d.trackHours(t, v)
+	off := d.offset(p)
+	r := v - off
+
+	if c.N == 1 {
+		c.Level, c.Min, c.Max = r, v, v
+	}
+	scale := max(c.Scale, 1e-9+1e-6*math.Abs(c.Level))
+	expected := c.Level + off
+	z := (r - c.Level) / scale
+	var dz float64
+	switch d.s.dir {
+	case dirUp:
+		dz = max(z, 0)
+	case dirDown:
+		dz = max(-z, 0)
+	default:
+		dz = math.Abs(z)
+	}
+
+	// Raw score: how far outside the robust band, plus a new extreme of
+	// the whole history (what NAB's HTM entry calls a spatial anomaly).
+	raw := min(max((dz-2.5)/4, 0), 1)
+	if c.N > 1 && ((v > c.Max && d.s.dir != dirDown) || (v < c.Min && d.s.dir != dirUp)) {
+		raw = 1
+	}
+	c.Min, c.Max = min(c.Min, v), max(c.Max, v)
+
+	// A run of shiftRun points beyond the band on one side is a level
+	// shift (or a drift the band kept up with): news in itself.
+	if d.pendingShift(z) {
+		raw = 1
+	}
+	score := d.likelihood(raw)
+	// A single huge departure is averaged away by the likelihood's recent
+	// window, so it scores directly as well.
+	score = max(score, min(max((dz-spikeZ)/4, 0), 1))
+	d.learn(r, z, scale)
+	d.learnSeason(p, v, scale)
+
+	res := Result{Score: score, Expected: expected, Lower: expected - bandZ*scale, Upper: expected + bandZ*scale, Warm: d.warm(t)}
+	switch {
+	case !res.Warm:
+		res.Score = 0
+	case c.HoldLeft > 0:
+		c.HoldLeft--
+		res.Score = min(res.Score, d.s.threshold/2)
+	case res.Score >= d.s.threshold:
+		res.Anomalous = true
+		c.HoldLeft = d.s.holdOff
+	}
+	return res
+}
+
+func (d *Detector) warm(t time.Time) bool {
+	return d.c.N >= d.s.minPoints && t.UnixNano()-d.c.FirstNs >= int64(d.s.minHist)
+}
+
+// learn updates the Huber level and scale of the de-seasonalised value, and
+// re-baselines at once after shiftRun consecutive far points on one side:
+// a level shift is reported, then becomes the new normal.
+func (d *Detector) learn(r, z, scale float64) {
+	c := &d.c
+	a := max(1/float64(c.N), levelAlpha)
+	zc := min(max(z, -huberK), huberK)
+	c.Level += a * zc * scale
+	dev := math.Abs(z) * scale
+	as := max(1/float64(c.N), scaleAlpha)
+	c.Drift += driftAlpha * (zc - c.Drift)
+	switch {
+	case c.N <= 2:
+		c.Scale = dev
+	case math.Abs(c.Drift) > driftFreeze:
+		// The departures are one-sided: a drift or shift, not noise. Letting
+		// them widen the band would hide the very change being reported.
+	default:
+		c.Scale += as * (min(dev, huberK*scale)/0.8 - c.Scale)
+	}
+	c.Shift[c.ShiftPos%shiftRun] = r
+	c.ShiftPos++
+	if z > huberK {
+		c.ShiftUp++
+		c.ShiftDown = 0
+	} else if z < -huberK {
+		c.ShiftDown++
+		c.ShiftUp = 0
+	} else {
+		c.ShiftUp, c.ShiftDown = 0, 0
+	}
+	if c.ShiftUp >= shiftRun || c.ShiftDown >= shiftRun {
+		c.Level = median8(c.Shift)
+		c.ShiftUp, c.ShiftDown = 0, 0
+	}
+}
+
+// pendingShift reports whether z completes a run that learn will
+// re-baseline on.
+func (d *Detector) pendingShift(z float64) bool {
+	c := &d.c
+	switch {
+	case z > huberK && d.s.dir != dirDown:
+		return c.ShiftUp+1 >= shiftRun
+	case z < -huberK && d.s.dir != dirUp:
+		return c.ShiftDown+1 >= shiftRun
+	}
+	return false
+}
+
+func median8(a [shiftRun]float64) float64 {
+	b := a
+	for i := 1; i < len(b); i++ {
+		for j := i; j > 0 && b[j] < b[j-1]; j-- {
+			b[j], b[j-1] = b[j-1], b[j]
+		}
+	}
+	return (b[3] + b[4]) / 2
+}

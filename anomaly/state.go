@@ -1,0 +1,91 @@
+package anomaly
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// core is all of a detector's learned state: fixed-size fields only, so
+// the encoding is a fixed length and decoding garbage cannot allocate.
+type core struct {
+	N                int64
+	FirstNs, LastNs  int64
+	Level, Scale     float64
+	Min, Max         float64
+	Drift            float64
+	Shift            [shiftRun]float64
+	ShiftPos         int64
+	ShiftUp          int32
+	ShiftDown        int32
+	Season           int32
+	HourLen, HourPos int32
+	HourCnt          int32
+	CurHour          int64
+	HourSum          float64
+	HourBuf          [hourCap]float32
+	Week             [weekBins]float64
+	WeekN            [weekBins]uint32
+	WeekSum          float64
+	WeekFilled       int32
+	Day              [dayBins]float64
+	DayN             [dayBins]uint32
+	DaySum           float64
+	DayFilled        int32
+	Recent           [avgWin]float32
+	RecentPos        int32
+	RecentSum        float64
+	LMean, LVar      float64
+	LN               int64
+	HoldLeft         int64
+}
+
+const stateMagic = "VGAD1"
+
+// MarshalBinary encodes the learned state (not the Config: restore with
+// New(sameConfig) then UnmarshalBinary).
+func (d *Detector) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(len(stateMagic) + binary.Size(&d.c))
+	b.WriteString(stateMagic)
+	if err := binary.Write(&b, binary.LittleEndian, &d.c); err != nil {
+		return nil, fmt.Errorf("cannot encode detector state: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalBinary replaces the learned state with data from MarshalBinary
+// of the same version. On error the detector is unchanged.
+func (d *Detector) UnmarshalBinary(data []byte) error {
+	want := len(stateMagic) + binary.Size(&d.c)
+	if len(data) != want || string(data[:len(stateMagic)]) != stateMagic {
+		return fmt.Errorf("cannot decode detector state: want %d bytes starting %q, got %d bytes", want, stateMagic, len(data))
+	}
+	var c core
+	if err := binary.Read(bytes.NewReader(data[len(stateMagic):]), binary.LittleEndian, &c); err != nil {
+		return fmt.Errorf("cannot decode detector state: %w", err)
+	}
+	if err := c.check(); err != nil {
+		return fmt.Errorf("cannot decode detector state: %w", err)
+	}
+	d.c = c
+	return nil
+}
+
+// check rejects states whose indexes would panic later.
+func (c *core) check() error {
+	switch {
+	case c.HourLen < 0 || c.HourLen > hourCap || c.HourPos < 0 || c.HourPos >= hourCap:
+		return errors.New("hour buffer index out of range")
+	case c.RecentPos < 0 || c.RecentPos >= avgWin:
+		return errors.New("recent score index out of range")
+	case c.WeekFilled < 0 || c.WeekFilled > weekBins || c.DayFilled < 0 || c.DayFilled > dayBins:
+		return errors.New("profile fill count out of range")
+	case c.Season < seasonAuto || c.Season > seasonWeekly:
+		return errors.New("unknown season")
+	case c.N < 0 || c.ShiftPos < 0 || c.HourCnt < 0:
+		return errors.New("negative counter")
+	}
+	return nil
+}
