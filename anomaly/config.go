@@ -25,8 +25,9 @@ type Config struct {
 	MinHistory time.Duration
 	MinPoints  int
 	// HoldOffPoints caps scores below the threshold for this many points
-	// after an alerting point: one incident gives one alert, not a storm.
-	// Zero means 100; negative disables.
+	// after an alerting point, counted again from any point whose score is
+	// still at least 5/8 of the threshold: one incident gives one alert,
+	// not a storm. Zero means 100; negative disables.
 	HoldOffPoints int
 }
 

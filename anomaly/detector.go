@@ -22,7 +22,7 @@ type Result struct {
 
 // Detector is one series' state. It is not safe for concurrent use; the
 // caller owns it and feeds points in time order. Its memory is fixed at
-// New (about 8 KiB, see TestStateSize) whatever the history length.
+// New (about 12 KiB, see TestStateSize) whatever the history length.
 type Detector struct {
 	cfg Config
 	s   settings
@@ -67,6 +67,10 @@ const (
 	driftAlpha  = 0.1
 	driftFreeze = 1.0
 	spikeZ      = 10.0
+	// holdRenew is the share of the threshold that keeps a hold-off
+	// running: bursty series (NAB's tweet volumes) otherwise alert again
+	// every HoldOffPoints within one long burst.
+	holdRenew = 0.625
 )
 
 // Observe feeds one point and scores it. NaN and infinite values are not
@@ -119,10 +123,14 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	if d.pendingShift(z) {
 		raw = 1
 	}
-	score := d.likelihood(raw)
+	score := c.Like.likelihood(raw)
 	// A single huge departure is averaged away by the likelihood's recent
 	// window, so it scores directly as well.
 	score = max(score, min(max((dz-spikeZ)/4, 0), 1))
+	// Contextual novelty has its own likelihood: its raw scores run at a
+	// different base rate, and mixing them into one raw score drowned the
+	// band's signal on NAB (docs/anomaly.md).
+	score = max(score, c.NovLike.likelihood(d.novelty(z)))
 	d.learn(r, z, scale)
 	d.learnSeason(p, v, scale)
 
@@ -132,6 +140,11 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		res.Score = 0
 	case c.HoldLeft > 0:
 		c.HoldLeft--
+		if res.Score >= holdRenew*d.s.threshold {
+			// Still well above normal: the same incident, so no second
+			// alert when the hold-off would have run out mid-incident.
+			c.HoldLeft = d.s.holdOff
+		}
 		res.Score = min(res.Score, d.s.threshold/2)
 	case res.Score >= d.s.threshold:
 		res.Anomalous = true
@@ -164,8 +177,8 @@ func (d *Detector) learn(r, z, scale float64) {
 	default:
 		c.Scale += as * (min(dev, huberK*scale)/0.8 - c.Scale)
 	}
-	c.Shift[c.ShiftPos%shiftRun] = r
-	c.ShiftPos++
+	c.Shift[c.ShiftPos] = r
+	c.ShiftPos = (c.ShiftPos + 1) % shiftRun
 	if z > huberK {
 		c.ShiftUp++
 		c.ShiftDown = 0

@@ -220,3 +220,22 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("threshold at sensitivity 0.9 is %v, at 0.1 is %v: want higher sensitivity to alert lower", hi, lo)
 	}
 }
+
+// A burst that outlasts several hold-off periods (spikes every 25 points
+// for 600 points) is one incident: one alert, not one per HoldOffPoints.
+func TestLongBurstAlertsOnce(t *testing.T) {
+	const at = 4 * 288
+	pts := series{days: 6, season: "none", seed: 15}.points()
+	for i := at; i < at+600; i += 25 {
+		pts[i].V += 20
+	}
+	alerts := 0
+	for i, r := range run(New(Config{}), pts) {
+		if r.Anomalous && i >= at {
+			alerts++
+		}
+	}
+	if alerts != 1 {
+		t.Errorf("a 600-point burst gave %d alerts, want 1", alerts)
+	}
+}

@@ -3,10 +3,10 @@
 // point. It has no I/O and no goroutines; callers own scheduling,
 // persistence (MarshalBinary) and alert routing.
 //
-// The detector is an ensemble of cheap robust signals computed on the
-// de-seasonalised value (a Huber-clipped level/scale z-score, a contextual
-// novelty sketch over quantised recent values, and a new-extreme check),
-// post-processed by an anomaly likelihood: the tail probability of the
+// The detector combines cheap robust signals computed on the
+// de-seasonalised value (a Huber-clipped level/scale z-score, a level-shift
+// run, a new-extreme check, and the novelty of the recent quantised shape),
+// each family post-processed by an anomaly likelihood: the tail probability of the
 // recent mean raw score under a slowly updated Gaussian of past raw
 // scores. See docs/anomaly.md for why each part exists and how it scores on
 // the Numenta Anomaly Benchmark.

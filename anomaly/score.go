@@ -10,24 +10,32 @@ const (
 	likeMinStd = 0.02
 )
 
+// likeState is the memory of one raw-score stream's likelihood.
+type likeState struct {
+	Recent      [avgWin]float32
+	RecentPos   int32
+	RecentSum   float64
+	LMean, LVar float64
+	LN          int64
+}
+
 // likelihood turns a raw score into the log-scaled tail probability of the
 // recent mean raw score under a Gaussian of past means (Numenta's anomaly
 // likelihood): a detector that is often surprised stops alerting on
 // routine surprises, and a quiet one alerts on its first cluster.
-func (d *Detector) likelihood(raw float64) float64 {
-	c := &d.c
-	c.RecentSum += raw - float64(c.Recent[c.RecentPos])
-	c.Recent[c.RecentPos] = float32(raw)
-	c.RecentPos = (c.RecentPos + 1) % avgWin
-	avg := c.RecentSum / avgWin
-	std := max(math.Sqrt(c.LVar), likeMinStd)
-	tail := 0.5 * math.Erfc((avg-c.LMean)/std/math.Sqrt2)
-	c.LN++
-	a := max(1/float64(c.LN), likeAlpha)
-	dm := avg - c.LMean
-	c.LMean += a * dm
-	c.LVar = (1 - a) * (c.LVar + a*dm*dm)
-	if c.LN < 2*avgWin {
+func (l *likeState) likelihood(raw float64) float64 {
+	l.RecentSum += raw - float64(l.Recent[l.RecentPos])
+	l.Recent[l.RecentPos] = float32(raw)
+	l.RecentPos = (l.RecentPos + 1) % avgWin
+	avg := l.RecentSum / avgWin
+	std := max(math.Sqrt(l.LVar), likeMinStd)
+	tail := 0.5 * math.Erfc((avg-l.LMean)/std/math.Sqrt2)
+	l.LN++
+	a := max(1/float64(l.LN), likeAlpha)
+	dm := avg - l.LMean
+	l.LMean += a * dm
+	l.LVar = (1 - a) * (l.LVar + a*dm*dm)
+	if l.LN < 2*avgWin {
 		return 0
 	}
 	s := math.Log(tail+1e-10) / math.Log(1e-10)

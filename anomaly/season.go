@@ -9,6 +9,11 @@ import (
 // at 2 KiB per series; seasonality is decided on them, never on raw points.
 const hourCap = 504
 
+// minSeasonHours is the history a daily season is decided on: two cycles,
+// so a one-off day does not make a season (three cycles delayed NAB's
+// two-week daily series by a day and cost 0.6 points).
+const minSeasonHours = 48
+
 // Profile resolution: 15-minute bins for the day and 30-minute bins for
 // the week follow both smooth curves and business-hours steps closely
 // enough (a steep daily sine moves well under one noise sigma within a
@@ -115,7 +120,7 @@ func (d *Detector) decideSeason() {
 	}
 	// Only re-decide every 6 hours: the autocorrelation costs a pass over
 	// the buffer.
-	if c.HourLen < 72 || c.CurHour%6 != 0 {
+	if c.HourLen < minSeasonHours || c.CurHour%6 != 0 {
 		return
 	}
 	c.Season = detectSeason(d.hours())
@@ -137,7 +142,7 @@ func (d *Detector) hours() []float64 {
 // 24h and 168h. Weekly needs two weeks and must beat daily clearly,
 // since a weekly pattern with daily swings also correlates at 24h.
 func detectSeason(x []float64) int32 {
-	if len(x) < 72 {
+	if len(x) < minSeasonHours {
 		return seasonNone
 	}
 	dx := make([]float64, len(x)-1)

@@ -33,15 +33,15 @@ type core struct {
 	DayN             [dayBins]uint32
 	DaySum           float64
 	DayFilled        int32
-	Recent           [avgWin]float32
-	RecentPos        int32
-	RecentSum        float64
-	LMean, LVar      float64
-	LN               int64
+	Like             likeState
 	HoldLeft         int64
+	NovLike          likeState
+	NovPos, NovLen   int32
+	NovHist          [novOrder]uint8
+	NovTab           [novSlots]uint16
 }
 
-const stateMagic = "VGAD1"
+const stateMagic = "VGAD2"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
@@ -78,13 +78,15 @@ func (c *core) check() error {
 	switch {
 	case c.HourLen < 0 || c.HourLen > hourCap || c.HourPos < 0 || c.HourPos >= hourCap:
 		return errors.New("hour buffer index out of range")
-	case c.RecentPos < 0 || c.RecentPos >= avgWin:
+	case c.Like.RecentPos < 0 || c.Like.RecentPos >= avgWin || c.NovLike.RecentPos < 0 || c.NovLike.RecentPos >= avgWin:
 		return errors.New("recent score index out of range")
 	case c.WeekFilled < 0 || c.WeekFilled > weekBins || c.DayFilled < 0 || c.DayFilled > dayBins:
 		return errors.New("profile fill count out of range")
 	case c.Season < seasonAuto || c.Season > seasonWeekly:
 		return errors.New("unknown season")
-	case c.N < 0 || c.ShiftPos < 0 || c.HourCnt < 0:
+	case c.ShiftPos < 0 || c.ShiftPos >= shiftRun || c.NovPos < 0 || c.NovPos >= novOrder || c.NovLen < 0 || c.NovLen > novOrder:
+		return errors.New("ring index out of range")
+	case c.N < 0 || c.HourCnt < 0:
 		return errors.New("negative counter")
 	}
 	return nil

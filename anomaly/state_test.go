@@ -52,6 +52,22 @@ func TestUnmarshalRejectsGarbage(t *testing.T) {
 		corrupt[i] = 0xff
 	}
 	bad("negative count", corrupt)
+	// Ring indexes are only ever advanced modulo their length, so one at
+	// the length (or a counter near overflow) is corruption that would
+	// index out of range later.
+	for name, mutate := range map[string]func(c *core){
+		"shift ring index":   func(c *core) { c.ShiftPos = shiftRun },
+		"novelty ring index": func(c *core) { c.NovPos = novOrder },
+		"novelty fill":       func(c *core) { c.NovLen = novOrder + 1 },
+	} {
+		d := New(Config{})
+		mutate(&d.c)
+		blob, err := d.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad(name, blob)
+	}
 }
 
 func FuzzUnmarshalBinary(f *testing.F) {
@@ -59,7 +75,7 @@ func FuzzUnmarshalBinary(f *testing.F) {
 	run(d, series{days: 1, season: "daily", seed: 12}.points())
 	good, _ := d.MarshalBinary()
 	f.Add(good)
-	f.Add([]byte("VGAD1"))
+	f.Add([]byte(stateMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := New(Config{})
 		if err := d.UnmarshalBinary(data); err != nil {
