@@ -28,3 +28,21 @@ fig() { # file jq-expr
 	[[ -f $1 ]] && jq -r "$2 // empty" "$1" 2>/dev/null || true
 }
 fmtn() { [[ -z $1 ]] && return; awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+# wait_quiet waits until the 1-minute load average is under QUIET, polling
+# every 30 s for at most QUIET_MAX s, and says how long it waited.
+quiet_notes=()
+wait_quiet() { # what
+	[[ $QUIET == 0 ]] && return 0
+	local t0=$SECONDS
+	while awk -v l="$(load1)" -v q="$QUIET" 'BEGIN { exit !(l >= q) }'; do
+		if ((SECONDS - t0 >= QUIET_MAX)) || ((${QUIET_UNTIL:-0} > 0 && $(date +%s) >= QUIET_UNTIL)); then
+			log "load $(load1) still not under $QUIET after $((SECONDS - t0)) s: running $1 anyway"
+			quiet_notes+=("$1: load average still $(cut -d' ' -f1-3 /proc/loadavg) after waiting $((SECONDS - t0)) s (ran anyway)")
+			return 0
+		fi
+		log "waiting for a quiet machine before $1: load $(load1)"
+		sleep 30
+	done
+	quiet_notes+=("$1: load average $(cut -d' ' -f1-3 /proc/loadavg) at start (waited $((SECONDS - t0)) s)")
+}
