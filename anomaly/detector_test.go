@@ -239,3 +239,59 @@ func TestLongBurstAlertsOnce(t *testing.T) {
 		t.Errorf("a 600-point burst gave %d alerts, want 1", alerts)
 	}
 }
+
+// After a large spike, smaller ones in the following days are not news
+// (they alerted after every hold-off before spikes were remembered); a
+// spike larger than the remembered one is.
+func TestSmallerSpikesAfterALargeOneAreQuiet(t *testing.T) {
+	const first = 4*288 + 50
+	pts := series{days: 10, season: "none", seed: 17}.points()
+	pts[first].V += 40
+	var small []int
+	for i := first + 150; i < first+1050; i += 150 {
+		pts[i].V += 20
+		small = append(small, i)
+	}
+	larger := first + 1200
+	pts[larger].V += 60
+	res := run(New(Config{Seasonality: "none"}), pts)
+	if !res[first].Anomalous {
+		t.Error("the first large spike did not alert")
+	}
+	for _, i := range small {
+		if res[i].Anomalous {
+			t.Errorf("a smaller spike %d points after the large one alerted", i-first)
+		}
+	}
+	if !res[larger].Anomalous {
+		t.Error("a spike larger than the remembered one did not alert")
+	}
+}
+
+// A gauge that sits still except for wobbles in its last digit has a scale
+// near 0; the wobbles must not alert, a 5% step must.
+func TestFlatSeriesIgnoresResolution(t *testing.T) {
+	pts := series{days: 6, season: "none", seed: 18}.points()
+	at := 5 * 288
+	for i := range pts {
+		pts[i].V = 1000
+		if i%97 == 0 {
+			pts[i].V += 0.5 // 0.05% of the level
+		}
+		if i >= at {
+			pts[i].V = 1050
+		}
+	}
+	first := -1
+	for i, r := range run(New(Config{}), pts) {
+		switch {
+		case r.Anomalous && i < at:
+			t.Fatalf("alert at point %d on last-digit wobble", i)
+		case r.Anomalous && first < 0:
+			first = i - at
+		}
+	}
+	if first != 0 {
+		t.Errorf("5%% step: first alert %d points after it, want at once", first)
+	}
+}

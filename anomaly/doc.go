@@ -8,6 +8,9 @@
 // run, a new-extreme check, and the novelty of the recent quantised shape),
 // each family post-processed by an anomaly likelihood: the tail probability of the
 // recent mean raw score under a slowly updated Gaussian of past raw
-// scores. See docs/anomaly.md for why each part exists and how it scores on
-// the Numenta Anomaly Benchmark.
+// scores. Two members score directly, each only when it beats its own
+// recent maximum: a single huge departure, and a window of the recent
+// series far from every remembered prototype window (shape memory). See
+// docs/anomaly.md for why each part exists and how it scores on the
+// Numenta Anomaly Benchmark.
 package anomaly

@@ -39,9 +39,11 @@ type core struct {
 	NovPos, NovLen   int32
 	NovHist          [novOrder]uint8
 	NovTab           [novSlots]uint16
+	SpikeMax         float64
+	Proto            protoState
 }
 
-const stateMagic = "VGAD2"
+const stateMagic = "VGAD3"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
@@ -86,6 +88,9 @@ func (c *core) check() error {
 		return errors.New("unknown season")
 	case c.ShiftPos < 0 || c.ShiftPos >= shiftRun || c.NovPos < 0 || c.NovPos >= novOrder || c.NovLen < 0 || c.NovLen > novOrder:
 		return errors.New("ring index out of range")
+	case c.Proto.AccN < 0 || c.Proto.AccN >= protoStep || c.Proto.WinPos < 0 || c.Proto.WinPos >= protoLen ||
+		c.Proto.WinLen < 0 || c.Proto.WinLen > protoLen || c.Proto.Count < 0 || c.Proto.Count > protoSlots:
+		return errors.New("shape memory index out of range")
 	case c.N < 0 || c.HourCnt < 0:
 		return errors.New("negative counter")
 	}

@@ -59,6 +59,10 @@ func TestUnmarshalRejectsGarbage(t *testing.T) {
 		"shift ring index":   func(c *core) { c.ShiftPos = shiftRun },
 		"novelty ring index": func(c *core) { c.NovPos = novOrder },
 		"novelty fill":       func(c *core) { c.NovLen = novOrder + 1 },
+		"shape accumulator":  func(c *core) { c.Proto.AccN = protoStep },
+		"shape ring index":   func(c *core) { c.Proto.WinPos = protoLen },
+		"shape window fill":  func(c *core) { c.Proto.WinLen = -1 },
+		"prototype count":    func(c *core) { c.Proto.Count = protoSlots + 1 },
 	} {
 		d := New(Config{})
 		mutate(&d.c)
