@@ -333,7 +333,7 @@ func (a *alerting) serveSLOs(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/api/v1/slos"), "/")
 	t := time.Now()
 	if v := r.FormValue("time"); v != "" {
-		ts, err := parseTime(v)
+		ts, err := report.ParseTime(v)
 		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter \"time\": %v", err))
 			return
@@ -383,7 +383,7 @@ func (a *alerting) serveAudit(w http.ResponseWriter, r *http.Request) {
 		dst  *time.Time
 	}{{"start", &q.Since}, {"end", &q.Until}} {
 		if s := v.Get(p.name); s != "" {
-			t, err := parseTime(s)
+			t, err := report.ParseTime(s)
 			if err != nil {
 				writeAPIError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("invalid parameter %q: %v", p.name, err))
 				return
@@ -415,21 +415,6 @@ func writeAPIError(w http.ResponseWriter, code int, typ, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": "error", "errorType": typ, "error": msg})
-}
-
-// parseTime accepts what Prometheus's API accepts: Unix seconds
-// (fractions allowed) or RFC 3339.
-func parseTime(s string) (time.Time, error) {
-	var f float64
-	if _, err := fmt.Sscanf(s, "%g", &f); err == nil && !strings.ContainsAny(s, "-:T") {
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
-	}
-	return t, nil
 }
 
 // instantQuery evaluates PromQL in process, for SLO status and SLA
