@@ -26,8 +26,10 @@ type Config struct {
 	MinPoints  int
 	// HoldOffPoints caps scores below the threshold for this many points
 	// after an alerting point, counted again from any point whose score is
-	// still at least 5/8 of the threshold: one incident gives one alert,
-	// not a storm. Zero means 100; negative disables.
+	// still at least 5/8 of the threshold, for up to 5 × HoldOffPoints
+	// after the alert: one incident gives one alert, not a storm, and one
+	// that lasts longer alerts again about every 5 × HoldOffPoints. Zero
+	// means 100; negative disables.
 	HoldOffPoints int
 }
 

@@ -79,6 +79,12 @@ const (
 	// running: bursty series (NAB's tweet volumes) otherwise alert again
 	// every HoldOffPoints within one long burst.
 	holdRenew = 0.625
+	// holdCap bounds the renewals at this many hold-offs after the alert:
+	// an incident that stays high longer alerts again (a reminder), and a
+	// second incident that begins inside a long first one is not hidden for
+	// good (on NAB, a rise in spike density inside a burst was, until
+	// renewals were bounded).
+	holdCap = 5
 )
 
 // Observe feeds one point and scores it. NaN and infinite values are not
@@ -150,7 +156,8 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		res.Score = 0
 	case c.HoldLeft > 0:
 		c.HoldLeft--
-		if res.Score >= holdRenew*d.s.threshold {
+		c.HoldSince++
+		if res.Score >= holdRenew*d.s.threshold && c.HoldSince < holdCap*d.s.holdOff {
 			// Still well above normal: the same incident, so no second
 			// alert when the hold-off would have run out mid-incident.
 			c.HoldLeft = d.s.holdOff
@@ -158,7 +165,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		res.Score = min(res.Score, d.s.threshold/2)
 	case res.Score >= d.s.threshold:
 		res.Anomalous = true
-		c.HoldLeft = d.s.holdOff
+		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	}
 	return res
 }

@@ -240,6 +240,29 @@ func TestLongBurstAlertsOnce(t *testing.T) {
 	}
 }
 
+// Renewals of the hold-off are bounded: an incident that goes on for many
+// hold-offs alerts again now and then (a reminder, and a chance for a second
+// incident inside it to be seen), but never storms.
+func TestVeryLongBurstReminds(t *testing.T) {
+	const (
+		at     = 4 * 288
+		length = 3000
+	)
+	pts := series{days: 16, season: "none", seed: 15}.points()
+	for i := at; i < at+length; i += 25 {
+		pts[i].V += 20
+	}
+	alerts := 0
+	for i, r := range run(New(Config{}), pts) {
+		if r.Anomalous && i >= at && i < at+length {
+			alerts++
+		}
+	}
+	if most := length/(holdCap*100) + 1; alerts < 2 || alerts > most {
+		t.Errorf("a %d-point burst gave %d alerts, want 2 to %d", length, alerts, most)
+	}
+}
+
 // After a large spike, smaller ones in the following days are not news
 // (they alerted after every hold-off before spikes were remembered); a
 // spike larger than the remembered one is.

@@ -35,6 +35,7 @@ type core struct {
 	DayFilled        int32
 	Like             likeState
 	HoldLeft         int64
+	HoldSince        int64
 	NovLike          likeState
 	NovPos, NovLen   int32
 	NovHist          [novOrder]uint8
@@ -43,7 +44,7 @@ type core struct {
 	Proto            protoState
 }
 
-const stateMagic = "VGAD3"
+const stateMagic = "VGAD4"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
@@ -91,7 +92,7 @@ func (c *core) check() error {
 	case c.Proto.AccN < 0 || c.Proto.AccN >= protoStep || c.Proto.WinPos < 0 || c.Proto.WinPos >= protoLen ||
 		c.Proto.WinLen < 0 || c.Proto.WinLen > protoLen || c.Proto.Count < 0 || c.Proto.Count > protoSlots:
 		return errors.New("shape memory index out of range")
-	case c.N < 0 || c.HourCnt < 0:
+	case c.N < 0 || c.HourCnt < 0 || c.HoldLeft < 0 || c.HoldSince < 0:
 		return errors.New("negative counter")
 	}
 	return nil

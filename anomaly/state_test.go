@@ -57,6 +57,7 @@ func TestUnmarshalRejectsGarbage(t *testing.T) {
 	// index out of range later.
 	for name, mutate := range map[string]func(c *core){
 		"shift ring index":   func(c *core) { c.ShiftPos = shiftRun },
+		"hold-off counter":   func(c *core) { c.HoldSince = -1 },
 		"novelty ring index": func(c *core) { c.NovPos = novOrder },
 		"novelty fill":       func(c *core) { c.NovLen = novOrder + 1 },
 		"shape accumulator":  func(c *core) { c.Proto.AccN = protoStep },
