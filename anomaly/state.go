@@ -97,3 +97,7 @@ func (c *core) check() error {
 	}
 	return nil
 }
+
+// StateSize is the length of MarshalBinary's encoding: the bytes of
+// learned state a detector keeps, whatever its history.
+var StateSize = len(stateMagic) + binary.Size(&core{})

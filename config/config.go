@@ -41,6 +41,7 @@ type Config struct {
 	Alerting    AlertingConfig    `yaml:"alerting"`
 	SLO         SLOConfig         `yaml:"slo"`
 	Actions     ActionsConfig     `yaml:"actions"`
+	Anomaly     AnomalyConfig     `yaml:"anomaly"`
 	Log         LogConfig         `yaml:"log"`
 
 	// ScrapeConfigs are Prometheus scrape_configs, verbatim, parsed and
@@ -190,6 +191,26 @@ type ActionsConfig struct {
 	AuditRetention model.Duration `yaml:"audit_retention"`
 }
 
+// AnomalyConfig controls anomaly rules (written in rule files beside
+// recording and alerting rules, see docs/anomaly.md) and the built-in
+// ones.
+type AnomalyConfig struct {
+	// DefaultRules watches every service's request rate, error ratio and
+	// p99 latency (span metrics and common HTTP metric names) with
+	// built-in anomaly rules. On by default; a rule whose metrics are
+	// absent costs one empty query a minute.
+	DefaultRules bool `yaml:"default_rules"`
+	// Backfill warms a rule that has no saved state from this much of its
+	// expression's stored history at its first evaluation (0: start cold).
+	Backfill model.Duration `yaml:"backfill"`
+	// MaxSeriesPerRule bounds the series one rule watches (each holds
+	// about 16 KiB of detector state).
+	MaxSeriesPerRule int `yaml:"max_series_per_rule"`
+	// SaveInterval is how often the detectors are saved to the data
+	// directory (and at shutdown), so a restart resumes them.
+	SaveInterval model.Duration `yaml:"save_interval"`
+}
+
 // LogsConfig controls the log pipeline (the logs Vigil stores, not its
 // own log: see LogConfig).
 type LogsConfig struct {
@@ -290,6 +311,12 @@ func Default() Config {
 			HistoryRetention: model.Duration(30 * 24 * time.Hour),
 		},
 		Actions: ActionsConfig{AuditRetention: model.Duration(30 * 24 * time.Hour)},
+		Anomaly: AnomalyConfig{
+			DefaultRules:     true,
+			Backfill:         model.Duration(7 * 24 * time.Hour),
+			MaxSeriesPerRule: 1000,
+			SaveInterval:     model.Duration(5 * time.Minute),
+		},
 		Logs: LogsConfig{
 			MinFreeDisk: 256 << 20,
 			Limits: LogLimits{
@@ -470,6 +497,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Alerting.Retention <= 0 || c.Alerting.HistoryRetention <= 0 || c.Actions.AuditRetention <= 0 {
 		return errors.New("alerting.retention, alerting.history_retention and actions.audit_retention must be positive")
+	}
+	if c.Anomaly.Backfill < 0 || c.Anomaly.MaxSeriesPerRule <= 0 || c.Anomaly.SaveInterval <= 0 {
+		return errors.New("anomaly.backfill must not be negative, anomaly.max_series_per_rule and anomaly.save_interval must be positive")
 	}
 	if u := c.Alerting.ExternalURL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {

@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/storage"
+
+	"github.com/vigilhq/vigil/watch"
 )
 
 // Options configure a Ruler.
@@ -42,8 +42,14 @@ type Options struct {
 	Notify rules.NotifyFunc
 	// History, if set, records every alert's pending, firing, resolved
 	// and inactive transitions.
-	History    Recorder
-	Logger     *slog.Logger
+	History Recorder
+	// Anomalies, if set, loads the rule files (so they may hold anomaly
+	// rules) and evaluates each group's anomaly rules before its
+	// Prometheus rules. With DefaultAnomalyRules its built-in rules
+	// watch every service.
+	Anomalies           *watch.Watcher
+	DefaultAnomalyRules bool
+	Logger              *slog.Logger
 	Registerer prometheus.Registerer
 }
 
@@ -71,7 +77,12 @@ func New(o Options) (*Ruler, error) {
 	if notify == nil {
 		notify = func(context.Context, string, ...*rules.Alert) {}
 	}
+	var loader rules.GroupLoader
+	if o.Anomalies != nil {
+		loader = o.Anomalies
+	}
 	m := rules.NewManager(&rules.ManagerOptions{
+		GroupLoader: loader,
 		Appendable: o.Appendable,
 		Queryable:  o.Queryable,
 		QueryFunc:  rules.EngineQueryFunc(o.Engine, o.Queryable),
@@ -88,6 +99,9 @@ func New(o Options) (*Ruler, error) {
 	r := &Ruler{o: o, m: m}
 	if o.History != nil {
 		r.iterate = newTracker(o.History).iteration
+	}
+	if o.Anomalies != nil {
+		r.iterate = o.Anomalies.Evaluate(r.iterate)
 	}
 	if err := r.Reload(o.Files); err != nil {
 		return nil, err
@@ -107,8 +121,18 @@ func (r *Ruler) Reload(patterns []string) error {
 	if errs := Check(files...); len(errs) > 0 {
 		return errors.Join(errs...)
 	}
+	if r.o.Anomalies != nil && r.o.DefaultAnomalyRules {
+		files = append(files, watch.DefaultRulesFile)
+	}
 	if err := r.m.Update(r.o.Interval, files, labels.EmptyLabels(), r.o.ExternalURL, r.iterate); err != nil {
 		return fmt.Errorf("cannot load rules: %w", err)
+	}
+	if r.o.Anomalies != nil {
+		var keys []string
+		for _, g := range r.m.RuleGroups() {
+			keys = append(keys, rules.GroupKey(g.File(), g.Name()))
+		}
+		r.o.Anomalies.Retain(keys)
 	}
 	r.files = files
 	return nil
@@ -156,12 +180,15 @@ func Expand(patterns []string) ([]string, error) {
 }
 
 // Check parses rule files as Prometheus (and promtool check rules) does,
+// with Vigil's anomaly rules beside recording and alerting rules,
 // returning every problem with its file and, where known, line.
 func Check(files ...string) []error {
 	var errs []error
 	seen := make(map[string]bool)
+	var anomalies []*watch.Rule
 	for _, f := range files {
-		_, fileErrs := rulefmt.ParseFile(f, false, model.UTF8Validation)
+		_, found, fileErrs := watch.ParseFile(f)
+		anomalies = append(anomalies, found...)
 		for _, e := range fileErrs {
 			// rulefmt reports some YAML errors twice.
 			if seen[e.Error()] {
@@ -174,6 +201,9 @@ func Check(files ...string) []error {
 			}
 			errs = append(errs, e)
 		}
+	}
+	if err := watch.CheckUnique(anomalies); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

@@ -33,6 +33,7 @@ func TestRulesAndAlertsAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Rules.Files = []string{file}
+	cfg.Anomaly.DefaultRules = false // the test counts groups
 	r := start(t, cfg)
 	remoteWrite(t, r.base, "", time.Now().UnixMilli(), 3)
 
@@ -128,6 +129,7 @@ func TestReloadRules(t *testing.T) {
 	}
 	write("groups:\n  - name: one\n    rules:\n      - record: a:b\n        expr: vector(1)\n")
 	cfg.Rules.Files = []string{file}
+	cfg.Anomaly.DefaultRules = false // the test counts groups
 	r := start(t, cfg)
 	r.srv.SetReloader(func() (config.Config, error) { return cfg, nil })
 	groups := func() []string {

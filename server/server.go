@@ -62,6 +62,7 @@ import (
 	"github.com/vigilhq/vigil/traces/spanmetrics"
 	"github.com/vigilhq/vigil/ui"
 	"github.com/vigilhq/vigil/version"
+	"github.com/vigilhq/vigil/watch"
 )
 
 // Server is one running Vigil. Create it with New, then call Run once.
@@ -78,7 +79,10 @@ type Server struct {
 	graph   *servicegraph.Graph
 	sampler *sampling.Sampler // nil unless tail sampling is on
 	ruler   *ruler.Ruler
-	alerts  *alerting
+	// anomalies evaluates anomaly rules (inside the rule groups) and
+	// keeps their detectors.
+	anomalies *watch.Watcher
+	alerts    *alerting
 	// reload reads the configuration again (SetReloader); nil: the
 	// configuration cannot be reloaded.
 	reloadMu sync.Mutex
@@ -265,6 +269,16 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		return nil, err
 	}
 	ext := externalURL(cfg)
+	s.anomalies = watch.New(watch.Options{
+		Appendable:       s.store.DB(),
+		Query:            rules.EngineQueryFunc(s.api.Engine, s.store),
+		Range:            watch.EngineRange(s.api.Engine, s.store),
+		Backfill:         time.Duration(cfg.Anomaly.Backfill),
+		StateFile:        filepath.Join(cfg.DataDir, "anomaly", "detectors.state"),
+		MaxSeriesPerRule: cfg.Anomaly.MaxSeriesPerRule,
+		Logger:           log.With("component", "anomaly"),
+		Registerer:       s.reg,
+	})
 	if s.ruler, err = ruler.New(ruler.Options{
 		Files:       s.alerts.ruleFiles(alertFiles),
 		Interval:    time.Duration(cfg.Rules.EvaluationInterval),
@@ -274,8 +288,12 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		ExternalURL: ext,
 		Notify:      rules.SendAlerts(s.alerts.sender(log), ext),
 		History:     s.alerts.hist,
-		Logger:      log.With("component", "rules"),
-		Registerer:  s.reg,
+		Anomalies:   s.anomalies,
+		// Built-in anomaly rules are a start-time choice: a reload
+		// keeps what the server started with.
+		DefaultAnomalyRules: cfg.Anomaly.DefaultRules,
+		Logger:              log.With("component", "rules"),
+		Registerer:          s.reg,
 	}); err != nil {
 		return nil, fmt.Errorf("rules.files: %w", err)
 	}
@@ -376,6 +394,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	}
 	s.logs.mount(mux, tokens.RequireWrite, tokens.RequireRead)
 	s.alerts.mount(mux, tokens.RequireRead)
+	mux.Handle("/api/v1/anomalies", tokens.RequireRead(http.HandlerFunc(s.serveAnomalies)))
 	mux.Handle("/metrics", tokens.RequireRead(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
 	mux.Handle("/-/reload", tokens.RequireRead(http.HandlerFunc(s.serveReload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
@@ -466,6 +485,8 @@ func (s *Server) Run(ctx context.Context) error {
 	goLoop(&loops, "push", func() error { return s.push.Run(loopCtx) })
 	goLoop(&loops, "gather", func() error { return s.gather.Run(loopCtx) })
 	goLoop(&loops, "rules", func() error { return s.ruler.Run(loopCtx) })
+	saveEvery := time.Duration(s.cfg.Anomaly.SaveInterval)
+	goLoop(&loops, "anomaly state", func() error { return s.anomalies.Run(loopCtx, saveEvery) })
 	s.alerts.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })
 	goLoop(&loops, "span store", func() error { return s.spans.Run(loopCtx) })
 	s.logs.run(loopCtx, func(name string, f func() error) { goLoop(&loops, name, f) })

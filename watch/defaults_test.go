@@ -1,0 +1,16 @@
+package watch
+
+import "testing"
+
+func TestDefaultRulesLoad(t *testing.T) {
+	rgs, found, errs := Parse(DefaultRulesFile, []byte(defaultRules))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(found) != 9 || len(rgs.Groups) != 1 || len(rgs.Groups[0].Rules) != 9 {
+		t.Fatalf("%d anomaly rules, %d groups", len(found), len(rgs.Groups))
+	}
+	if err := CheckUnique(found); err != nil {
+		t.Fatal(err)
+	}
+}

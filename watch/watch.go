@@ -1,0 +1,481 @@
+package watch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/vigilhq/vigil/anomaly"
+)
+
+// RangeFunc evaluates expr over [start, end] every step, as a PromQL
+// range query does.
+type RangeFunc func(ctx context.Context, expr string, start, end time.Time, step time.Duration) (promql.Matrix, error)
+
+// Options configure a Watcher.
+type Options struct {
+	Appendable storage.Appendable
+	// Query evaluates an anomaly rule's expression at one instant.
+	Query rules.QueryFunc
+	// Range, with Backfill > 0, warms a rule that has no saved state
+	// from the stored history of its expression at its first evaluation.
+	Range    RangeFunc
+	Backfill time.Duration
+	// StateFile keeps the detectors across restarts ("" keeps nothing).
+	StateFile string
+	// MaxSeriesPerRule bounds the series (and so the memory) of one rule;
+	// series beyond it are not watched and are counted. Default 1000.
+	MaxSeriesPerRule int
+	// Forget drops a series' detector once it has been absent this long
+	// (default 7 days).
+	Forget     time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Watcher evaluates anomaly rules. It is the rule manager's group loader
+// (so anomaly rules live in rule files beside Prometheus's rules) and
+// runs each group's anomaly rules at the start of the group's evaluation,
+// before the generated alerting rules read the scores. It is safe for
+// concurrent use: groups evaluate in their own goroutines.
+type Watcher struct {
+	o Options
+
+	mu     sync.Mutex
+	groups map[string][]*Rule     // group key → its anomaly rules, in file order
+	rules  map[string]*ruleState  // rule name → state
+	saved  map[string]*savedState // read at start, waiting for their rules
+
+	evals, failures, dropped *prometheus.CounterVec
+}
+
+type ruleState struct {
+	mu       sync.Mutex
+	rule     *Rule
+	interval time.Duration
+	fp       string
+	cfg      anomaly.Config
+	series   map[uint64]*seriesState
+	ready    bool // restored or backfilled (or nothing to do)
+	lastEval time.Time
+	lastErr  string
+	dropped  bool
+}
+
+type seriesState struct {
+	labels  labels.Labels // the expression's labels without __name__, plus anomaly_rule
+	det     *anomaly.Detector
+	last    time.Time
+	value   float64
+	res     anomaly.Result
+	written bool // has samples that need a staleness marker when it goes away
+	// since is when the current incident's first anomalous point was;
+	// zero when the series is inside its band.
+	since, lastAnomaly time.Time
+}
+
+// New returns a Watcher, with the detectors saved in StateFile ready for
+// their rules. A state file that cannot be read is logged and ignored:
+// the rules then start from the stored history (Backfill) or cold.
+func New(o Options) *Watcher {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxSeriesPerRule <= 0 {
+		o.MaxSeriesPerRule = 1000
+	}
+	if o.Forget <= 0 {
+		o.Forget = 7 * 24 * time.Hour
+	}
+	w := &Watcher{
+		o:      o,
+		groups: make(map[string][]*Rule),
+		rules:  make(map[string]*ruleState),
+		saved:  make(map[string]*savedState),
+		evals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_anomaly_rule_evaluations_total", Help: "Evaluations of anomaly rules.",
+		}, []string{"rule"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_anomaly_rule_evaluation_failures_total", Help: "Evaluations of anomaly rules whose expression failed.",
+		}, []string{"rule"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_anomaly_series_dropped_total", Help: "Series an anomaly rule's expression returned beyond its series limit, per evaluation.",
+		}, []string{"rule"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(w.evals, w.failures, w.dropped, watchedCollector{w})
+	}
+	if o.StateFile != "" {
+		saved, err := readState(o.StateFile)
+		if err != nil {
+			o.Logger.Warn("cannot read the saved anomaly detectors; rules start from the stored history", "file", o.StateFile, "err", err)
+		}
+		for _, s := range saved {
+			w.saved[s.name] = s
+		}
+	}
+	return w
+}
+
+// Load is the rules.GroupLoader's: it parses a rule file (or the built-in
+// defaults) and stages its anomaly rules for its groups.
+func (w *Watcher) Load(identifier string, _ bool, _ model.ValidationScheme) (*rulefmt.RuleGroups, []error) {
+	var (
+		rgs   *rulefmt.RuleGroups
+		found []*Rule
+		errs  []error
+	)
+	if identifier == DefaultRulesFile {
+		rgs, found, errs = Parse(identifier, []byte(defaultRules))
+	} else {
+		rgs, found, errs = ParseFile(identifier)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k := range w.groups {
+		if strings.HasPrefix(k, identifier+";") {
+			delete(w.groups, k)
+		}
+	}
+	for _, r := range found {
+		k := rules.GroupKey(r.File, r.Group)
+		w.groups[k] = append(w.groups[k], r)
+	}
+	return rgs, nil
+}
+
+// Parse is the rules.GroupLoader's.
+func (w *Watcher) Parse(query string) (parser.Expr, error) { return parser.ParseExpr(query) }
+
+// Retain forgets the groups and rules that are not among the loaded
+// groups' keys, after the rule manager applied an update.
+func (w *Watcher) Retain(groupKeys []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keep := make(map[string]bool, len(groupKeys))
+	for _, k := range groupKeys {
+		keep[k] = true
+	}
+	names := make(map[string]bool)
+	for k, rs := range w.groups {
+		if !keep[k] {
+			delete(w.groups, k)
+			continue
+		}
+		for _, r := range rs {
+			names[r.Name] = true
+		}
+	}
+	for n := range w.rules {
+		if !names[n] {
+			delete(w.rules, n)
+		}
+	}
+}
+
+// Rules are the loaded anomaly rules, by group key then file order.
+func (w *Watcher) Rules() []*Rule {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keys := make([]string, 0, len(w.groups))
+	for k := range w.groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []*Rule
+	for _, k := range keys {
+		out = append(out, w.groups[k]...)
+	}
+	return out
+}
+
+// Evaluate runs the group's anomaly rules at ts and then the group's
+// Prometheus rules with next (rules.DefaultEvalIterationFunc when nil).
+// It is the group's evaluation iteration function.
+func (w *Watcher) Evaluate(next rules.GroupEvalIterationFunc) rules.GroupEvalIterationFunc {
+	if next == nil {
+		next = rules.DefaultEvalIterationFunc
+	}
+	return func(ctx context.Context, g *rules.Group, ts time.Time) {
+		w.mu.Lock()
+		rs := w.groups[rules.GroupKey(g.File(), g.Name())]
+		w.mu.Unlock()
+		for _, r := range rs {
+			w.evalRule(ctx, r, g.Interval(), ts)
+		}
+		next(ctx, g, ts)
+	}
+}
+
+// stateFor returns the rule's state, new or reset when the rule or its
+// interval changed, restored from the saved state when that matches.
+func (w *Watcher) stateFor(r *Rule, interval time.Duration) *ruleState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fp := r.fingerprint(interval)
+	st := w.rules[r.Name]
+	if st != nil && st.fp == fp {
+		st.rule = r
+		return st
+	}
+	st = &ruleState{rule: r, interval: interval, fp: fp, cfg: r.Config(interval), series: make(map[uint64]*seriesState)}
+	if s := w.saved[r.Name]; s != nil {
+		delete(w.saved, r.Name)
+		if s.fp == fp {
+			for _, ss := range s.series {
+				d := anomaly.New(st.cfg)
+				if err := d.UnmarshalBinary(ss.det); err != nil {
+					w.o.Logger.Warn("a saved anomaly detector does not load; its series starts again", "rule", r.Name, "series", ss.labels.String(), "err", err)
+					continue
+				}
+				st.series[ss.labels.Hash()] = &seriesState{labels: ss.labels, det: d, last: ss.last, value: ss.value}
+			}
+			st.ready = true
+		}
+	}
+	w.rules[r.Name] = st
+	return st
+}
+
+func (w *Watcher) evalRule(ctx context.Context, r *Rule, interval time.Duration, ts time.Time) {
+	st := w.stateFor(r, interval)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	w.evals.WithLabelValues(r.Name).Inc()
+	if !st.ready {
+		st.ready = true
+		if w.o.Backfill > 0 && w.o.Range != nil {
+			if err := w.backfill(ctx, st, ts); err != nil {
+				w.o.Logger.Warn("cannot warm an anomaly rule from the stored history; it starts cold", "rule", r.Name, "err", err)
+			}
+		}
+	}
+	vec, err := w.o.Query(ctx, r.Expr, ts)
+	st.lastEval = ts
+	if err != nil {
+		st.lastErr = err.Error()
+		w.failures.WithLabelValues(r.Name).Inc()
+		w.o.Logger.Warn("anomaly rule evaluation failed", "rule", r.Name, "err", err)
+		return
+	}
+	st.lastErr = ""
+	app := w.o.Appendable.Appender(ctx)
+	seen := make(map[uint64]bool, len(vec))
+	var over int
+	for _, s := range vec {
+		if s.H != nil {
+			continue
+		}
+		ls := seriesLabels(s.Metric, r.Name)
+		h := ls.Hash()
+		if seen[h] {
+			continue // the same labels once __name__ is gone
+		}
+		ss := st.series[h]
+		if ss == nil {
+			if len(st.series) >= w.o.MaxSeriesPerRule {
+				over++
+				continue
+			}
+			ss = &seriesState{labels: ls, det: anomaly.New(st.cfg)}
+			st.series[h] = ss
+		}
+		seen[h] = true
+		if !ts.After(ss.last) {
+			continue
+		}
+		ss.observe(ts, s.F)
+		w.appendSeries(app, ss, ts)
+	}
+	for h, ss := range st.series {
+		if seen[h] {
+			continue
+		}
+		if ss.written {
+			w.appendStale(app, ss, ts)
+			ss.written = false
+		}
+		if ts.Sub(ss.last) > w.o.Forget {
+			delete(st.series, h)
+		}
+	}
+	if over > 0 {
+		w.dropped.WithLabelValues(r.Name).Add(float64(over))
+		if !st.dropped {
+			st.dropped = true
+			w.o.Logger.Warn("an anomaly rule returns more series than it may watch; the rest are not watched", "rule", r.Name, "limit", w.o.MaxSeriesPerRule)
+		}
+	}
+	if err := app.Commit(); err != nil {
+		w.o.Logger.Warn("cannot store an anomaly rule's series", "rule", r.Name, "err", err)
+	}
+}
+
+func (ss *seriesState) observe(ts time.Time, v float64) {
+	ss.res = ss.det.Observe(ts, v)
+	ss.last, ss.value = ts, v
+	switch {
+	case ss.res.Anomalous:
+		if ss.since.IsZero() {
+			ss.since = ts
+		}
+		ss.lastAnomaly = ts
+	case !ss.since.IsZero() && ss.res.Lower <= v && v <= ss.res.Upper:
+		ss.since = time.Time{} // back inside its band
+	}
+}
+
+var seriesNames = [...]string{ObservedName, ExpectedName, LowerName, UpperName, ScoreName}
+
+func (w *Watcher) appendSeries(app storage.Appender, ss *seriesState, ts time.Time) {
+	vals := [...]float64{ss.value, ss.res.Expected, ss.res.Lower, ss.res.Upper, ss.res.Score}
+	t := ts.UnixMilli()
+	b := labels.NewBuilder(ss.labels)
+	for i, name := range seriesNames {
+		v := vals[i]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		if _, err := app.Append(0, b.Set(labels.MetricName, name).Labels(), t, v); err != nil {
+			w.o.Logger.Debug("cannot append an anomaly series sample", "series", name, "err", err)
+			continue
+		}
+		ss.written = true
+	}
+}
+
+func (w *Watcher) appendStale(app storage.Appender, ss *seriesState, ts time.Time) {
+	b := labels.NewBuilder(ss.labels)
+	for _, name := range seriesNames {
+		_, _ = app.Append(0, b.Set(labels.MetricName, name).Labels(), ts.UnixMilli(), math.Float64frombits(value.StaleNaN))
+	}
+}
+
+func seriesLabels(m labels.Labels, rule string) labels.Labels {
+	b := labels.NewBuilder(m)
+	b.Del(labels.MetricName)
+	b.Set(RuleLabel, rule)
+	return b.Labels()
+}
+
+// backfill feeds the rule's detectors the expression's values over the
+// Backfill window before ts, a day at a time so memory stays bounded.
+func (w *Watcher) backfill(ctx context.Context, st *ruleState, ts time.Time) error {
+	step := st.interval
+	if step <= 0 {
+		return nil
+	}
+	start := ts.Add(-w.o.Backfill).Truncate(step)
+	end := ts.Add(-step)
+	const chunk = 24 * time.Hour
+	var fed int
+	for from := start; !from.After(end); from = from.Add(chunk) {
+		to := from.Add(chunk - step)
+		if to.After(end) {
+			to = end
+		}
+		m, err := w.o.Range(ctx, st.rule.Expr, from, to, step)
+		if err != nil {
+			return err
+		}
+		for _, s := range m {
+			if len(s.Histograms) > 0 && len(s.Floats) == 0 {
+				continue
+			}
+			ls := seriesLabels(s.Metric, st.rule.Name)
+			h := ls.Hash()
+			ss := st.series[h]
+			if ss == nil {
+				if len(st.series) >= w.o.MaxSeriesPerRule {
+					continue
+				}
+				ss = &seriesState{labels: ls, det: anomaly.New(st.cfg)}
+				st.series[h] = ss
+			}
+			for _, p := range s.Floats {
+				pt := time.UnixMilli(p.T)
+				if !pt.After(ss.last) {
+					continue
+				}
+				ss.observe(pt, p.F)
+				fed++
+			}
+		}
+	}
+	if fed > 0 {
+		w.o.Logger.Info("anomaly rule warmed from the stored history", "rule", st.rule.Name, "series", len(st.series), "points", fed, "since", start.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// watchedCollector exports how many series each rule watches and the
+// detectors' memory, read when scraped.
+type watchedCollector struct{ w *Watcher }
+
+var (
+	watchedDesc = prometheus.NewDesc("vigil_anomaly_watched_series", "Series an anomaly rule watches (one detector each).", []string{"rule"}, nil)
+	stateDesc   = prometheus.NewDesc("vigil_anomaly_state_bytes", "Bytes of detector state an anomaly rule keeps (the marshalled size).", []string{"rule"}, nil)
+)
+
+func (c watchedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- watchedDesc
+	ch <- stateDesc
+}
+
+func (c watchedCollector) Collect(ch chan<- prometheus.Metric) {
+	c.w.mu.Lock()
+	sts := make([]*ruleState, 0, len(c.w.rules))
+	for _, st := range c.w.rules {
+		sts = append(sts, st)
+	}
+	c.w.mu.Unlock()
+	for _, st := range sts {
+		st.mu.Lock()
+		n := len(st.series)
+		name := st.rule.Name
+		st.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(watchedDesc, prometheus.GaugeValue, float64(n), name)
+		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(n*anomaly.StateSize), name)
+	}
+}
+
+// Run saves the detectors every interval until ctx is done, and once more
+// then, so a restart resumes where the server stopped.
+func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
+	if w.o.StateFile == "" {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return w.Save()
+		case <-t.C:
+			if err := w.Save(); err != nil {
+				w.o.Logger.Warn("cannot save the anomaly detectors", "err", err)
+			}
+		}
+	}
+}
+
+func (r *Rule) String() string { return fmt.Sprintf("anomaly rule %q", r.Name) }
