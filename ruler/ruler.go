@@ -50,7 +50,7 @@ type Options struct {
 	Anomalies           *watch.Watcher
 	DefaultAnomalyRules bool
 	Logger              *slog.Logger
-	Registerer prometheus.Registerer
+	Registerer          prometheus.Registerer
 }
 
 // Ruler runs the rule manager. Create it with New, run it with Run; it is
@@ -83,13 +83,13 @@ func New(o Options) (*Ruler, error) {
 	}
 	m := rules.NewManager(&rules.ManagerOptions{
 		GroupLoader: loader,
-		Appendable: o.Appendable,
-		Queryable:  o.Queryable,
-		QueryFunc:  rules.EngineQueryFunc(o.Engine, o.Queryable),
-		NotifyFunc: notify,
-		Context:    context.Background(),
-		Logger:     o.Logger,
-		Registerer: o.Registerer,
+		Appendable:  o.Appendable,
+		Queryable:   o.Queryable,
+		QueryFunc:   rules.EngineQueryFunc(o.Engine, o.Queryable),
+		NotifyFunc:  notify,
+		Context:     context.Background(),
+		Logger:      o.Logger,
+		Registerer:  o.Registerer,
 		// Prometheus's defaults: `for` state survives an outage of up
 		// to an hour, and a restored alert waits 10m before firing.
 		OutageTolerance: time.Hour,
