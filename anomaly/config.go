@@ -90,7 +90,7 @@ func (c Config) settings() (settings, error) {
 	if sens == 0 {
 		sens = 0.5
 	}
-	if sens < 0 || sens > 1 {
+	if !(sens > 0 && sens <= 1) { // NaN too
 		return s, fmt.Errorf("cannot use sensitivity %v: want a value in (0,1]", c.Sensitivity)
 	}
 	s.threshold = thresholdFor(sens)

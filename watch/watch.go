@@ -302,7 +302,7 @@ func (w *Watcher) evalRule(ctx context.Context, r *Rule, interval time.Duration,
 		if !ts.After(ss.last) {
 			continue
 		}
-		ss.observe(ts, s.F)
+		ss.observe(r, ts, s.F)
 		w.appendSeries(app, ss, ts)
 	}
 	for h, ss := range st.series {
@@ -329,11 +329,11 @@ func (w *Watcher) evalRule(ctx context.Context, r *Rule, interval time.Duration,
 	}
 }
 
-func (ss *seriesState) observe(ts time.Time, v float64) {
+func (ss *seriesState) observe(r *Rule, ts time.Time, v float64) {
 	ss.res = ss.det.Observe(ts, v)
 	ss.last, ss.value = ts, v
 	switch {
-	case ss.res.Anomalous:
+	case r.Alerting(ss.res, v):
 		if ss.since.IsZero() {
 			ss.since = ts
 		}
@@ -415,7 +415,7 @@ func (w *Watcher) backfill(ctx context.Context, st *ruleState, ts time.Time) err
 				if !pt.After(ss.last) {
 					continue
 				}
-				ss.observe(pt, p.F)
+				ss.observe(st.rule, pt, p.F)
 				fed++
 			}
 		}

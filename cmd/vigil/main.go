@@ -33,6 +33,8 @@ Usage:
   vigil serve [flags]    run the server (vigil serve --help lists the flags)
   vigil check KIND FILE  check config, rules, alertmanager, slo or actions files
   vigil report sla       an SLA report of a service (vigil report sla --help)
+  vigil anomaly backtest what an anomaly rule, or the detector on a CSV file,
+                         would have found over past data (vigil anomaly backtest --help)
   vigil version          print the version
   vigil help             show this help
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "check":
 		return check(args[1:], stdout, stderr)
+	case "anomaly":
+		return anomalyCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "report":
 		err := report.Command(ctx, args[1:], getenv, stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
