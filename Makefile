@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/vigilhq/vigil/version.Version=$(VERSION) -X github.com/
 FUZZTIME ?= 10s
 ARGS ?=
 
-.PHONY: run build test test-deps check unit fuzz ui ui-check e2e bench clean
+.PHONY: run build test test-deps check unit fuzz ui ui-check e2e bench bench-anomaly clean
 
 ## run: build and run Vigil on its embedded defaults (data in ./data, UI on http://127.0.0.1:9090)
 run: build
@@ -47,6 +47,10 @@ e2e:
 
 bench:
 	bash bench/run.sh $(ARGS)
+
+## bench-anomaly: the detector over the whole NAB corpus, scored (all profiles, -cv), and its per-series cost
+bench-anomaly:
+	bash bench/anomaly/run.sh
 
 clean:
 	rm -rf bin

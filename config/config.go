@@ -200,6 +200,8 @@ type AnomalyConfig struct {
 	// built-in anomaly rules. On by default; a rule whose metrics are
 	// absent costs one empty query a minute.
 	DefaultRules bool `yaml:"default_rules"`
+	// DefaultRulesInterval is how often the built-in rules evaluate.
+	DefaultRulesInterval model.Duration `yaml:"default_rules_interval"`
 	// Backfill warms a rule that has no saved state from this much of its
 	// expression's stored history at its first evaluation (0: start cold).
 	Backfill model.Duration `yaml:"backfill"`
@@ -312,10 +314,11 @@ func Default() Config {
 		},
 		Actions: ActionsConfig{AuditRetention: model.Duration(30 * 24 * time.Hour)},
 		Anomaly: AnomalyConfig{
-			DefaultRules:     true,
-			Backfill:         model.Duration(7 * 24 * time.Hour),
-			MaxSeriesPerRule: 1000,
-			SaveInterval:     model.Duration(5 * time.Minute),
+			DefaultRules:         true,
+			DefaultRulesInterval: model.Duration(time.Minute),
+			Backfill:             model.Duration(7 * 24 * time.Hour),
+			MaxSeriesPerRule:     1000,
+			SaveInterval:         model.Duration(5 * time.Minute),
 		},
 		Logs: LogsConfig{
 			MinFreeDisk: 256 << 20,
@@ -498,8 +501,8 @@ func (c *Config) Validate() error {
 	if c.Alerting.Retention <= 0 || c.Alerting.HistoryRetention <= 0 || c.Actions.AuditRetention <= 0 {
 		return errors.New("alerting.retention, alerting.history_retention and actions.audit_retention must be positive")
 	}
-	if c.Anomaly.Backfill < 0 || c.Anomaly.MaxSeriesPerRule <= 0 || c.Anomaly.SaveInterval <= 0 {
-		return errors.New("anomaly.backfill must not be negative, anomaly.max_series_per_rule and anomaly.save_interval must be positive")
+	if c.Anomaly.Backfill < 0 || c.Anomaly.MaxSeriesPerRule <= 0 || c.Anomaly.SaveInterval <= 0 || c.Anomaly.DefaultRulesInterval <= 0 {
+		return errors.New("anomaly.backfill must not be negative; anomaly.max_series_per_rule, save_interval and default_rules_interval must be positive")
 	}
 	if u := c.Alerting.ExternalURL; u != "" {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {

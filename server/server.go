@@ -276,6 +276,7 @@ func New(cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 		Backfill:         time.Duration(cfg.Anomaly.Backfill),
 		StateFile:        filepath.Join(cfg.DataDir, "anomaly", "detectors.state"),
 		MaxSeriesPerRule: cfg.Anomaly.MaxSeriesPerRule,
+		DefaultInterval:  time.Duration(cfg.Anomaly.DefaultRulesInterval),
 		Logger:           log.With("component", "anomaly"),
 		Registerer:       s.reg,
 	})

@@ -16,9 +16,10 @@ const DefaultRulesFile = "builtin:anomaly-defaults.yml"
 // learn that errors are normally absent; the rates are over 5 minutes to
 // smooth scrape jitter. Entry spans are SERVER and CONSUMER spans, as in
 // the SLA report.
+// defaultRules is a format: the group interval goes in.
 const defaultRules = `groups:
   - name: vigil-default-anomalies
-    interval: 1m
+    interval: %s
     rules:
       - anomaly: ServiceRequestRateAnomaly
         expr: sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m]))

@@ -222,7 +222,13 @@ func rewrite(doc *yaml.Node, file string) ([]*Rule, []error) {
 			}
 			r, err := decodeRule(rn)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%d:%d: group %q, rule %d: %w", rn.Line, rn.Column, group, i+1, err))
+				line, col := rn.Line, rn.Column
+				var le *lineError
+				if errors.As(err, &le) {
+					line, col, err = le.line, le.col, le.err
+				}
+				// Placed as rulefmt places its errors: line:column.
+				errs = append(errs, fmt.Errorf("%d:%d: group %q, rule %d: %w", line, col, group, i+1, err))
 				continue
 			}
 			r.File, r.Group, r.Line, r.Interval = file, group, rn.Line, interval
@@ -236,6 +242,18 @@ func rewrite(doc *yaml.Node, file string) ([]*Rule, []error) {
 		}
 	}
 	return found, errs
+}
+
+// lineError places an anomaly rule's error on the line of its field.
+type lineError struct {
+	line, col int
+	err       error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("%d:%d: %v", e.line, e.col, e.err) }
+
+func atLine(n *yaml.Node, format string, args ...any) error {
+	return &lineError{line: n.Line, col: n.Column, err: fmt.Errorf(format, args...)}
 }
 
 func mapValue(m *yaml.Node, key string) *yaml.Node {
@@ -256,9 +274,9 @@ func decodeRule(n *yaml.Node) (*Rule, error) {
 		k := n.Content[i]
 		if !slices.Contains(ruleKeys, k.Value) {
 			if k.Value == "for" || k.Value == "keep_firing_for" || k.Value == "alert" || k.Value == "record" {
-				return nil, fmt.Errorf("line %d: an anomaly rule has no %q: its hold_off decides how long an alert stays firing", k.Line, k.Value)
+				return nil, atLine(k, "an anomaly rule has no %q: its hold_off decides how long an alert stays firing", k.Value)
 			}
-			return nil, fmt.Errorf("line %d: unknown field %q in an anomaly rule (known: %s)", k.Line, k.Value, strings.Join(ruleKeys, ", "))
+			return nil, atLine(k, "unknown field %q in an anomaly rule (known: %s)", k.Value, strings.Join(ruleKeys, ", "))
 		}
 	}
 	var raw struct {
@@ -276,38 +294,38 @@ func decodeRule(n *yaml.Node) (*Rule, error) {
 	if err := n.Decode(&raw); err != nil {
 		return nil, err
 	}
-	line := func(key string) int {
+	line := func(key string) *yaml.Node {
 		if v := mapValue(n, key); v != nil {
-			return v.Line
+			return v
 		}
-		return n.Line
+		return n
 	}
 	r := &Rule{
 		Name: raw.Anomaly, Expr: raw.Expr, Direction: raw.Direction, Seasonality: raw.Seasonality,
 		Timezone: raw.Timezone, Labels: raw.Labels, Annotations: raw.Annotations, HoldOff: DefaultHoldOff,
 	}
 	if strings.TrimSpace(r.Name) == "" {
-		return nil, fmt.Errorf("line %d: anomaly: the rule needs a name", line("anomaly"))
+		return nil, atLine(line("anomaly"), "anomaly: the rule needs a name")
 	}
 	if strings.TrimSpace(r.Expr) == "" {
-		return nil, fmt.Errorf("line %d: anomaly rule %q: expr is empty", n.Line, r.Name)
+		return nil, atLine(n, "anomaly rule %q: expr is empty", r.Name)
 	}
 	expr, err := parser.ParseExpr(r.Expr)
 	if err != nil {
-		return nil, fmt.Errorf("line %d: anomaly rule %q: expr: %w", line("expr"), r.Name, err)
+		return nil, atLine(line("expr"), "anomaly rule %q: expr: %w", r.Name, err)
 	}
 	if t := expr.Type(); t != parser.ValueTypeVector && t != parser.ValueTypeScalar {
-		return nil, fmt.Errorf("line %d: anomaly rule %q: expr must give an instant vector or a scalar, not a %s", line("expr"), r.Name, t)
+		return nil, atLine(line("expr"), "anomaly rule %q: expr must give an instant vector or a scalar, not a %s", r.Name, t)
 	}
 	if raw.Sensitivity != nil {
 		r.Sensitivity = *raw.Sensitivity
 		if !(r.Sensitivity > 0 && r.Sensitivity <= 1) { // NaN too
-			return nil, fmt.Errorf("line %d: anomaly rule %q: sensitivity %v: want a value in (0,1]", line("sensitivity"), r.Name, r.Sensitivity)
+			return nil, atLine(line("sensitivity"), "anomaly rule %q: sensitivity %v: want a value in (0,1]", r.Name, r.Sensitivity)
 		}
 	}
 	if r.Timezone != "" {
 		if _, err := time.LoadLocation(r.Timezone); err != nil {
-			return nil, fmt.Errorf("line %d: anomaly rule %q: timezone %q: %w", line("timezone"), r.Name, r.Timezone, err)
+			return nil, atLine(line("timezone"), "anomaly rule %q: timezone %q: %w", r.Name, r.Timezone, err)
 		}
 	}
 	dur := func(key, s string, dst *time.Duration) error {
@@ -316,7 +334,7 @@ func decodeRule(n *yaml.Node) (*Rule, error) {
 		}
 		d, err := model.ParseDuration(s)
 		if err != nil {
-			return fmt.Errorf("line %d: anomaly rule %q: %s: %w", line(key), r.Name, key, err)
+			return atLine(line(key), "anomaly rule %q: %s: %w", r.Name, key, err)
 		}
 		*dst = time.Duration(d)
 		return nil
@@ -328,14 +346,14 @@ func decodeRule(n *yaml.Node) (*Rule, error) {
 		return nil, err
 	}
 	if err := (anomaly.Config{Seasonality: r.Seasonality}).Validate(); err != nil {
-		return nil, fmt.Errorf("line %d: anomaly rule %q: %w", line("seasonality"), r.Name, err)
+		return nil, atLine(line("seasonality"), "anomaly rule %q: %w", r.Name, err)
 	}
 	if err := (anomaly.Config{Direction: r.Direction}).Validate(); err != nil {
-		return nil, fmt.Errorf("line %d: anomaly rule %q: %w", line("direction"), r.Name, err)
+		return nil, atLine(line("direction"), "anomaly rule %q: %w", r.Name, err)
 	}
 	for k := range r.Labels {
 		if k == RuleLabel || k == model.MetricNameLabel {
-			return nil, fmt.Errorf("line %d: anomaly rule %q: label %q is set by Vigil", line("labels"), r.Name, k)
+			return nil, atLine(line("labels"), "anomaly rule %q: label %q is set by Vigil", r.Name, k)
 		}
 	}
 	return r, nil

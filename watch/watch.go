@@ -43,9 +43,12 @@ type Options struct {
 	MaxSeriesPerRule int
 	// Forget drops a series' detector once it has been absent this long
 	// (default 7 days).
-	Forget     time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Forget time.Duration
+	// DefaultInterval is the built-in rules' evaluation interval
+	// (default 1m).
+	DefaultInterval time.Duration
+	Logger          *slog.Logger
+	Registerer      prometheus.Registerer
 }
 
 // Watcher evaluates anomaly rules. It is the rule manager's group loader
@@ -99,6 +102,9 @@ func New(o Options) *Watcher {
 	if o.MaxSeriesPerRule <= 0 {
 		o.MaxSeriesPerRule = 1000
 	}
+	if o.DefaultInterval <= 0 {
+		o.DefaultInterval = time.Minute
+	}
 	if o.Forget <= 0 {
 		o.Forget = 7 * 24 * time.Hour
 	}
@@ -141,7 +147,7 @@ func (w *Watcher) Load(identifier string, _ bool, _ model.ValidationScheme) (*ru
 		errs  []error
 	)
 	if identifier == DefaultRulesFile {
-		rgs, found, errs = Parse(identifier, []byte(defaultRules))
+		rgs, found, errs = Parse(identifier, []byte(DefaultRules(w.o.DefaultInterval)))
 	} else {
 		rgs, found, errs = ParseFile(identifier)
 	}
@@ -160,6 +166,11 @@ func (w *Watcher) Load(identifier string, _ bool, _ model.ValidationScheme) (*ru
 		w.groups[k] = append(w.groups[k], r)
 	}
 	return rgs, nil
+}
+
+// DefaultRules is the built-in rule file for an evaluation interval.
+func DefaultRules(interval time.Duration) string {
+	return fmt.Sprintf(defaultRules, model.Duration(interval))
 }
 
 // Parse is the rules.GroupLoader's.
