@@ -85,6 +85,9 @@ const (
 	// good (on NAB, a rise in spike density inside a burst was, until
 	// renewals were bounded).
 	holdCap = 5
+	// likeRecurBar is the standardised recent mean raw score above which
+	// the likelihood's recurrence memory counts an event.
+	likeRecurBar = 3.0
 )
 
 // Observe feeds one point and scores it. NaN and infinite values are not
@@ -104,7 +107,13 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	c.N++
 
 	p := d.bins(t)
+	season := c.Season
 	d.trackHours(t, v)
+	if c.Season != season {
+		// z-scores under the new seasonal model are not comparable with
+		// the events remembered under the old one.
+		c.LikeRecur, c.SpikeRecur, c.ShapeRecur = recurGate{}, recurGate{}, recurGate{}
+	}
 	off := d.offset(p)
 	r := v - off
 
@@ -140,13 +149,21 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	if d.pendingShift(z) {
 		raw = 1
 	}
-	score := c.Like.likelihood(raw)
-	score = max(score, d.spike(dz))
+	like, likeZ := c.Like.likelihoodZ(raw)
+	spike, spikeSeen := d.spike(dz)
+	// What the hold-off sees is the score before the recurrence gates: an
+	// incident whose bursts have all been seen before is still going on.
+	ongoing := max(like, spikeSeen)
+	if !c.LikeRecur.pass(likeZ, likeRecurBar, recurForget, c.N > familiarAfter) {
+		like = 0
+	}
+	score := max(like, spike)
 	// Contextual novelty has its own likelihood: its raw scores run at a
 	// different base rate, and mixing them into one raw score drowned the
 	// band's signal on NAB (docs/anomaly.md).
 	score = max(score, c.NovLike.likelihood(d.novelty(z)))
 	score = max(score, d.shapeNovelty(z))
+	ongoing = max(ongoing, score)
 	d.learn(r, z, scale)
 	d.learnSeason(p, v, scale)
 
@@ -157,7 +174,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	case c.HoldLeft > 0:
 		c.HoldLeft--
 		c.HoldSince++
-		if res.Score >= holdRenew*d.s.threshold && c.HoldSince < holdCap*d.s.holdOff {
+		if ongoing >= holdRenew*d.s.threshold && c.HoldSince < holdCap*d.s.holdOff {
 			// Still well above normal: the same incident, so no second
 			// alert when the hold-off would have run out mid-incident.
 			c.HoldLeft = d.s.holdOff
@@ -177,18 +194,25 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 // NAB this rule, unremembered, caused about two thirds of the false
 // positives (tweet volumes, cloud metrics with recurring flaps). A routine spike of the same
 // size as the last one still scores once the memory has decayed below it;
-// the hold-off covers only those closer than HoldOffPoints.
-func (d *Detector) spike(dz float64) float64 {
+// the hold-off covers only those closer than HoldOffPoints, and the
+// recurrence memory (recur.go) silences it when two spikes at least as
+// large were seen in the last ~50,000 points. It returns the score and the
+// score before that recurrence gate (for the hold-off).
+func (d *Detector) spike(dz float64) (float64, float64) {
 	c := &d.c
 	s := min(max((dz-spikeZ)/4, 0), 1)
 	if dz < c.SpikeMax {
+		s = 0
+	}
+	seen := s
+	if !c.SpikeRecur.pass(dz, spikeZ, recurForget, c.N > familiarAfter) {
 		s = 0
 	}
 	c.SpikeMax *= 1 - familiarForget
 	if c.N > familiarAfter {
 		c.SpikeMax = max(c.SpikeMax, dz)
 	}
-	return s
+	return s, seen
 }
 
 func (d *Detector) warm(t time.Time) bool {

@@ -88,6 +88,10 @@ func (d *Detector) shapeNovelty(z float64) float64 {
 	if p.Steps > protoWarm && dist > protoVigil && dist > p.DMax*protoMargin {
 		score = 1
 	}
+	// A shape this far from every prototype twice lately is not news.
+	if !d.c.ShapeRecur.pass(dist, protoVigil, recurForget*protoStep, d.c.N > familiarAfter) {
+		score = 0
+	}
 	p.DMax *= protoForget
 	if d.c.N > familiarAfter {
 		p.DMax = max(p.DMax, dist)

@@ -24,20 +24,28 @@ type likeState struct {
 // likelihood): a detector that is often surprised stops alerting on
 // routine surprises, and a quiet one alerts on its first cluster.
 func (l *likeState) likelihood(raw float64) float64 {
+	s, _ := l.likelihoodZ(raw)
+	return s
+}
+
+// likelihoodZ is likelihood that also returns the standardised recent mean
+// (before it is learned), which does not saturate as the score does.
+func (l *likeState) likelihoodZ(raw float64) (float64, float64) {
 	l.RecentSum += raw - float64(l.Recent[l.RecentPos])
 	l.Recent[l.RecentPos] = float32(raw)
 	l.RecentPos = (l.RecentPos + 1) % avgWin
 	avg := l.RecentSum / avgWin
 	std := max(math.Sqrt(l.LVar), likeMinStd)
-	tail := 0.5 * math.Erfc((avg-l.LMean)/std/math.Sqrt2)
+	z := (avg - l.LMean) / std
+	tail := 0.5 * math.Erfc(z/math.Sqrt2)
 	l.LN++
 	a := max(1/float64(l.LN), likeAlpha)
 	dm := avg - l.LMean
 	l.LMean += a * dm
 	l.LVar = (1 - a) * (l.LVar + a*dm*dm)
 	if l.LN < 2*avgWin {
-		return 0
+		return 0, z
 	}
 	s := math.Log(tail+1e-10) / math.Log(1e-10)
-	return min(max(s, 0), 1)
+	return min(max(s, 0), 1), z
 }

@@ -66,6 +66,11 @@ func learnBin(p *float64, n *uint32, sum *float64, filled *int32, v, scale float
 		*filled++
 	} else if *n > 24 {
 		v = min(max(v, *p-huberK*scale), *p+huberK*scale)
+	} else if *n > 2 {
+		// A young bin is clipped more loosely, but clipped: an outlier
+		// among its first points would otherwise stay in the profile for
+		// days and widen the band (TestOutliersInTrainingWindow).
+		v = min(max(v, *p-2*huberK*scale), *p+2*huberK*scale)
 	}
 	if *n < math.MaxUint32 {
 		*n++

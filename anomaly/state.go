@@ -42,9 +42,12 @@ type core struct {
 	NovTab           [novSlots]uint16
 	SpikeMax         float64
 	Proto            protoState
+	LikeRecur        recurGate
+	SpikeRecur       recurGate
+	ShapeRecur       recurGate
 }
 
-const stateMagic = "VGAD4"
+const stateMagic = "VGAD5"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
