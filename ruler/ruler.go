@@ -122,6 +122,16 @@ func (r *Ruler) Reload(patterns []string) error {
 		return errors.Join(errs...)
 	}
 	if r.o.Anomalies != nil && r.o.DefaultAnomalyRules {
+		// Anomaly rule names key the detectors and the anomaly_rule
+		// label: a user rule may not share one with a built-in rule.
+		all := r.o.Anomalies.Builtin()
+		for _, f := range files {
+			_, found, _ := watch.ParseFile(f)
+			all = append(all, found...)
+		}
+		if err := watch.CheckUnique(all); err != nil {
+			return err
+		}
 		files = append(files, watch.DefaultRulesFile)
 	}
 	if err := r.m.Update(r.o.Interval, files, labels.EmptyLabels(), r.o.ExternalURL, r.iterate); err != nil {

@@ -15,7 +15,14 @@ const DefaultRulesFile = "builtin:anomaly-defaults.yml"
 // The error ratios add 0 for services without errors, so their detectors
 // learn that errors are normally absent; the rates are over 5 minutes to
 // smooth scrape jitter. Entry spans are SERVER and CONSUMER spans, as in
-// the SLA report.
+// the SLA report. Error ratios and p99s are watched only while a service
+// serves at least 0.1 requests per second: over fewer requests they are
+// noise (one failure in three calls is a 33% error ratio).
+//
+// The request rates need 15 days of history before they may alert:
+// automatic seasonality needs 14 days to learn a week, and until then a
+// quiet weekend is a drop in traffic. Error ratios and p99s alert only
+// upwards, which a weekend rarely looks like, after the default 72h.
 // defaultRules is a format: the group interval goes in.
 const defaultRules = `groups:
   - name: vigil-default-anomalies
@@ -24,6 +31,7 @@ const defaultRules = `groups:
       - anomaly: ServiceRequestRateAnomaly
         expr: sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m]))
         direction: both
+        min_history: 15d
         labels: {severity: warning, source: anomaly}
       - anomaly: ServiceErrorRatioAnomaly
         expr: |
@@ -32,16 +40,19 @@ const defaultRules = `groups:
             or
             0 * sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m]))
           )
-          / sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m])) > -1
+          / (sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m])) >= 0.1)
         direction: up
         labels: {severity: warning, source: anomaly}
       - anomaly: ServiceLatencyP99Anomaly
-        expr: histogram_quantile(0.99, sum by (service, le) (rate(traces_spanmetrics_latency_bucket{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m])))
+        expr: |
+          histogram_quantile(0.99, sum by (service, le) (rate(traces_spanmetrics_latency_bucket{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m])))
+          and on (service) sum by (service) (rate(traces_spanmetrics_calls_total{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}[5m])) >= 0.1
         direction: up
         labels: {severity: warning, source: anomaly}
       - anomaly: HTTPRequestRateAnomaly
         expr: sum by (job) (rate(http_requests_total[5m]))
         direction: both
+        min_history: 15d
         labels: {severity: warning, source: anomaly}
       - anomaly: HTTPErrorRatioAnomaly
         expr: |
@@ -50,16 +61,19 @@ const defaultRules = `groups:
             or
             0 * sum by (job) (rate(http_requests_total[5m]))
           )
-          / sum by (job) (rate(http_requests_total[5m])) > -1
+          / (sum by (job) (rate(http_requests_total[5m])) >= 0.1)
         direction: up
         labels: {severity: warning, source: anomaly}
       - anomaly: HTTPLatencyP99Anomaly
-        expr: histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))
+        expr: |
+          histogram_quantile(0.99, sum by (job, le) (rate(http_request_duration_seconds_bucket[5m])))
+          and on (job) sum by (job) (rate(http_request_duration_seconds_count[5m])) >= 0.1
         direction: up
         labels: {severity: warning, source: anomaly}
       - anomaly: OTelHTTPRequestRateAnomaly
         expr: sum by (job) (rate(http_server_request_duration_seconds_count[5m]))
         direction: both
+        min_history: 15d
         labels: {severity: warning, source: anomaly}
       - anomaly: OTelHTTPErrorRatioAnomaly
         expr: |
@@ -68,11 +82,13 @@ const defaultRules = `groups:
             or
             0 * sum by (job) (rate(http_server_request_duration_seconds_count[5m]))
           )
-          / sum by (job) (rate(http_server_request_duration_seconds_count[5m])) > -1
+          / (sum by (job) (rate(http_server_request_duration_seconds_count[5m])) >= 0.1)
         direction: up
         labels: {severity: warning, source: anomaly}
       - anomaly: OTelHTTPLatencyP99Anomaly
-        expr: histogram_quantile(0.99, sum by (job, le) (rate(http_server_request_duration_seconds_bucket[5m])))
+        expr: |
+          histogram_quantile(0.99, sum by (job, le) (rate(http_server_request_duration_seconds_bucket[5m])))
+          and on (job) sum by (job) (rate(http_server_request_duration_seconds_count[5m])) >= 0.1
         direction: up
         labels: {severity: warning, source: anomaly}
 `

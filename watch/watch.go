@@ -173,6 +173,15 @@ func DefaultRules(interval time.Duration) string {
 	return fmt.Sprintf(defaultRules, model.Duration(interval))
 }
 
+// Builtin is the built-in anomaly rules, as loaded with default_rules.
+func (w *Watcher) Builtin() []*Rule {
+	_, found, errs := Parse(DefaultRulesFile, []byte(DefaultRules(w.o.DefaultInterval)))
+	if len(errs) > 0 {
+		panic(fmt.Sprintf("BUG: the built-in anomaly rules do not parse: %v", errs))
+	}
+	return found
+}
+
 // Parse is the rules.GroupLoader's.
 func (w *Watcher) Parse(query string) (parser.Expr, error) { return parser.ParseExpr(query) }
 
