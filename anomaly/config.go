@@ -31,6 +31,13 @@ type Config struct {
 	// that lasts longer alerts again about every 5 × HoldOffPoints. Zero
 	// means 100; negative disables.
 	HoldOffPoints int
+	// BandGate reports a point as Anomalous (and starts a hold-off) only
+	// when its value is also outside the band on the configured side.
+	// The detector also scores departures inside the band (a new rhythm,
+	// a shape never seen); an alert that shows a value inside its band
+	// explains nothing, and its hold-off would hide a real departure
+	// that follows. Anomaly rules set it; NAB scoring does not.
+	BandGate bool
 }
 
 const (
@@ -54,6 +61,7 @@ type settings struct {
 	minHist   time.Duration
 	minPoints int64
 	holdOff   int64
+	bandGate  bool
 }
 
 // Validate reports the first field that is not understood.
@@ -63,7 +71,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) settings() (settings, error) {
-	s := settings{loc: c.Location, minHist: c.MinHistory, minPoints: int64(c.MinPoints), holdOff: int64(c.HoldOffPoints)}
+	s := settings{loc: c.Location, minHist: c.MinHistory, minPoints: int64(c.MinPoints), holdOff: int64(c.HoldOffPoints), bandGate: c.BandGate}
 	switch c.Seasonality {
 	case "", "auto":
 		s.season = seasonAuto

@@ -180,7 +180,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 			c.HoldLeft = d.s.holdOff
 		}
 		res.Score = min(res.Score, d.s.threshold/2)
-	case res.Score >= d.s.threshold:
+	case res.Score >= d.s.threshold && (!d.s.bandGate || d.outside(v, res)):
 		res.Anomalous = true
 		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	}
@@ -213,6 +213,17 @@ func (d *Detector) spike(dz float64) (float64, float64) {
 		c.SpikeMax = max(c.SpikeMax, dz)
 	}
 	return s, seen
+}
+
+// outside reports whether v is beyond the band on the configured side.
+func (d *Detector) outside(v float64, r Result) bool {
+	switch d.s.dir {
+	case dirUp:
+		return v > r.Upper
+	case dirDown:
+		return v < r.Lower
+	}
+	return v > r.Upper || v < r.Lower
 }
 
 func (d *Detector) warm(t time.Time) bool {

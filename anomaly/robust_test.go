@@ -57,3 +57,33 @@ func TestOutliersInTrainingWindow(t *testing.T) {
 		})
 	}
 }
+
+// With BandGate every anomalous point lies outside the band on the
+// configured side, and injected anomalies are still caught within the
+// delays TestDetectsInjectedAnomalies allows.
+func TestBandGate(t *testing.T) {
+	maxDelay := map[string]int{"spike": 0, "shift": 6, "variance": 72}
+	for kind, delay := range maxDelay {
+		for _, dir := range []string{"both", "up"} {
+			s := series{days: 14, season: "daily", inject: kind, at: 11 * 288, seed: 3}
+			pts := s.points()
+			d := New(Config{BandGate: true, Direction: dir})
+			first := -1
+			for i, p := range pts {
+				r := d.Observe(p.T, p.V)
+				if !r.Anomalous {
+					continue
+				}
+				if out := p.V > r.Upper || (dir == "both" && p.V < r.Lower); !out {
+					t.Errorf("%s/%s: point %d anomalous inside its band: %v in [%v, %v]", kind, dir, i, p.V, r.Lower, r.Upper)
+				}
+				if i >= s.at && first < 0 {
+					first = i - s.at
+				}
+			}
+			if first < 0 || first > delay {
+				t.Errorf("%s/%s with the band gate: first alert %d points after the start, want within %d", kind, dir, first, delay)
+			}
+		}
+	}
+}

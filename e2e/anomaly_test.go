@@ -32,7 +32,9 @@ type anomalyStatus struct {
 
 // synthRule is an anomaly rule over an expression that needs no stored
 // data: a daily wave with a faster ripple, stepping up by 400 at step
-// (Unix seconds). The rule is warmed at its first evaluation from the
+// (Unix seconds). The ripple is of the whole second, as the backfill
+// evaluates it: live evaluations fall between seconds (see
+// anomaliesUIFiles). The rule is warmed at its first evaluation from the
 // expression's values over anomaly.backfill.
 func synthRule(step int64) string {
 	return fmt.Sprintf(`groups:
@@ -40,7 +42,7 @@ func synthRule(step int64) string {
     interval: 1s
     rules:
       - anomaly: E2EStep
-        expr: 100 + 20 * sin(vector(2 * pi() * time() / 86400)) + 2 * sin(vector(time() * 7.3)) + (vector(time()) > bool %d) * 400
+        expr: 100 + 20 * sin(2 * pi() * floor(vector(time())) / 86400) + 2 * sin(floor(vector(time())) * 7.3) + (vector(time()) > bool %d) * 400
         min_history: 1h
         direction: up
         hold_off: 10m

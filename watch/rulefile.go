@@ -65,6 +65,7 @@ func (r *Rule) Config(interval time.Duration) anomaly.Config {
 		Direction:     r.Direction,
 		MinHistory:    r.MinHistory,
 		HoldOffPoints: hold,
+		BandGate:      true,
 	}
 }
 
