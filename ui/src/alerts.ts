@@ -17,6 +17,7 @@
 //   alert-row            one alert (data-alertname, data-state: firing,
 //                        pending, silenced or inhibited)
 //   alert-silence        the row's "Silence" button
+//   alert-anomaly-link   the link of an anomaly rule's alert to its charts
 //   alerts-error         where API errors show
 //   history-timeline     one lane per alert; data-lanes
 //   history-lane         (data-alertname, data-fingerprint)
@@ -424,6 +425,10 @@ function alertRow(r: Row, addFilter: (k: string, v: string) => void): HTMLElemen
       summary ? h("div", {}, summary) : h("span", { class: "muted" }, "–"),
       more ? h("div", { class: "muted" }, more) : "",
       runbook ? h("a", { href: runbook, target: "_blank", rel: "noopener noreferrer" }, "Runbook") : "",
+      // An anomaly rule's alert links to the rule's charts.
+      r.labels.anomaly_rule
+        ? h("a", { href: `/anomalies?${new URLSearchParams({ rule: r.labels.anomaly_rule })}`, "data-route": "", class: "anomaly-link", "data-testid": "alert-anomaly-link" }, "Anomaly chart")
+        : "",
       others.length ? h("div", { class: "muted small" }, others.map((k) => `${k}: ${a[k]}`).join(" · ")) : "",
     ),
     h("td", { class: "time", title: Number.isFinite(r.since) ? formatTime(r.since) : "" }, relTime(r.since)),

@@ -35,6 +35,27 @@ export interface Series {
   label: string;
   metric: Labels;
   points: [number, number | null][];
+  // Drawing overrides; the palette colour and a solid line otherwise.
+  colour?: string;
+  dash?: number[];
+  width?: number;
+}
+
+// A band shades the area between two of the chart's series (indices into
+// the array given to set).
+export interface Band {
+  upper: number;
+  lower: number;
+  fill: string;
+}
+
+// A marker is a point called out on the chart, drawn as an element (not
+// on the canvas) so it can carry a title and a test hook.
+export interface Marker {
+  t: number; // Unix seconds
+  v: number;
+  title: string;
+  testid?: string;
 }
 
 // fromMatrix turns a range query result into chart series; legend picks
@@ -62,6 +83,13 @@ export class LineChart {
   private series: Series[] = [];
   private exemplars: Exemplar[] = [];
   private range?: [number, number];
+  private markers: Marker[] = [];
+  private markerEls: HTMLElement[] = [];
+  // band, when set before set(), shades between two series.
+  band?: Band;
+  // includeZero keeps 0 on the y axis; off, the axis fits the data, for
+  // series whose movement matters more than their size.
+  includeZero = true;
   // onExemplarClick is called with the exemplar under a click, if any.
   onExemplarClick?: (e: Exemplar) => void;
 
@@ -108,7 +136,14 @@ export class LineChart {
     this.el.dataset.series = String(series.length);
     this.el.classList.toggle("empty", points === 0);
 
-    const key = series.map((s) => s.label).join("\u0000");
+    const band = this.band && series[this.band.upper] && series[this.band.lower] ? this.band : undefined;
+    if (this.band) {
+      let n = 0;
+      if (band) for (let i = 0; i < ts.length; i++) if (data[band.upper + 1][i] != null && data[band.lower + 1][i] != null) n++;
+      this.el.dataset.bandPoints = String(n);
+    }
+
+    const key = series.map((s) => `${s.label}\u0001${s.colour ?? ""}\u0001${s.dash ?? ""}`).join("\u0000") + (band ? `\u0000band ${band.upper} ${band.lower} ${band.fill}` : "");
     if (this.plot && this.plot.series.length === series.length + 1 && (this.plot as unknown as { _key: string })._key === key) {
       this.plot.setData(data as uPlot.AlignedData);
       if (range) this.plot.setScale("x", { min: range[0], max: range[1] });
@@ -126,31 +161,41 @@ export class LineChart {
         x: { time: true },
         y: {
           range: (_u, min, max) => {
-            // Exemplars outside the lines still get room on the chart.
-            for (const e of this.exemplars) {
+            // Exemplars and markers outside the lines still get room on
+            // the chart.
+            for (const e of [...this.exemplars, ...this.markers]) {
               min = Math.min(min, e.v);
               max = Math.max(max, e.v);
+            }
+            if (!this.includeZero) {
+              const pad = min === max ? Math.abs(min) * 0.05 || 1 : (max - min) * 0.05;
+              return [min - pad, max + pad];
             }
             return min === max ? [Math.min(0, min), max + 1] : [Math.min(0, min), max];
           },
         },
       },
-      hooks: { draw: [(u) => this.drawExemplars(u)], ready: [(u) => this.attachExemplarEvents(u)] },
+      hooks: { draw: [(u) => this.drawExemplars(u), (u) => this.placeMarkers(u)], ready: [(u) => this.attachExemplarEvents(u)] },
+      bands: band ? [{ series: [band.upper + 1, band.lower + 1], fill: band.fill }] : undefined,
       axes: [{}, { values: (_u, vals) => vals.map((v) => formatValue(v, unit)), size: 86 }],
       series: [
         {},
         ...series.map((s, i) => ({
           label: s.label,
-          stroke: palette[i % palette.length],
-          width: 1.5,
+          stroke: s.colour ?? palette[i % palette.length],
+          width: s.width ?? 1.5,
+          dash: s.dash,
           spanGaps: false,
           value: (_u: uPlot, v: number | null) => formatValue(v, unit),
         })),
       ],
     };
+    this.markerEls = [];
     this.plot = new uPlot(opts, data as uPlot.AlignedData, this.el);
     (this.plot as unknown as { _key: string })._key = key;
     if (range) this.plot.setScale("x", { min: range[0], max: range[1] });
+    // The old plot took its marker elements with it.
+    if (this.markers.length) this.setMarkers(this.markers);
     this.showLatest(ts.length);
   }
 
@@ -172,6 +217,46 @@ export class LineChart {
       this.plot.setData(this.plot.data);
       if (this.range) this.plot.setScale("x", { min: this.range[0], max: this.range[1] });
     }
+  }
+
+  // setMarkers replaces the chart's markers; call it after set, which may
+  // rebuild the plot.
+  setMarkers(ms: Marker[]) {
+    this.markers = ms;
+    this.el.dataset.markers = String(ms.length);
+    for (const m of this.markerEls) m.remove();
+    this.markerEls = [];
+    if (!this.plot) return;
+    for (const m of ms) {
+      const el = document.createElement("div");
+      el.className = "chart-marker";
+      el.title = m.title;
+      if (m.testid) el.dataset.testid = m.testid;
+      el.dataset.t = String(m.t);
+      el.dataset.v = String(m.v);
+      this.plot.over.append(el);
+      this.markerEls.push(el);
+    }
+    // setData again so the y range takes the markers in, and the draw
+    // hook places them.
+    this.plot.setData(this.plot.data);
+    if (this.range) this.plot.setScale("x", { min: this.range[0], max: this.range[1] });
+  }
+
+  // Markers follow the scales after every redraw (resize, zoom, data).
+  // over's coordinates are CSS pixels of the plotting area.
+  private placeMarkers(u: uPlot) {
+    const w = u.over.clientWidth;
+    const hgt = u.over.clientHeight;
+    this.markerEls.forEach((el, i) => {
+      const m = this.markers[i];
+      const x = u.valToPos(m.t, "x");
+      const y = u.valToPos(m.v, "y");
+      const inside = x >= 0 && x <= w && y >= 0 && y <= hgt;
+      el.hidden = !inside;
+      el.style.left = `${x}px`;
+      el.style.top = `${y}px`;
+    });
   }
 
   // Exemplars are diamonds over the lines, drawn after uPlot's own pass.

@@ -14,6 +14,7 @@ import { serviceMapPage } from "./servicemap";
 import { alertsPage } from "./alerts";
 import { silencesPage } from "./silences";
 import { slosPage } from "./slos";
+import { anomaliesPage } from "./anomalies";
 import { actionsPage } from "./actions";
 import { setRenderer } from "./router";
 
@@ -28,6 +29,7 @@ const routes: Record<string, Page> = {
   "/alerts": alertsPage,
   "/silences": silencesPage,
   "/slos": slosPage,
+  "/anomalies": anomaliesPage,
   "/actions": actionsPage,
 };
 
@@ -57,6 +59,7 @@ const nav = h(
   h("a", { href: "/alerts", "data-route": "" }, "Alerts", firingBadge),
   h("a", { href: "/silences", "data-route": "" }, "Silences"),
   h("a", { href: "/slos", "data-route": "" }, "SLOs"),
+  h("a", { href: "/anomalies", "data-route": "" }, "Anomalies"),
   h("a", { href: "/actions", "data-route": "" }, "Actions"),
   h("span", { class: "spacer" }),
   tokenLink,
