@@ -78,6 +78,9 @@ type ruleState struct {
 	lastEval time.Time
 	lastErr  string
 	dropped  bool
+	// prior are the series of the rule before it changed, to be marked
+	// stale at the first evaluation that does not write them.
+	prior []*seriesState
 }
 
 type seriesState struct {
@@ -87,6 +90,11 @@ type seriesState struct {
 	value   float64
 	res     anomaly.Result
 	written bool // has samples that need a staleness marker when it goes away
+	// out are the five output series' labels and the store's references
+	// to them, made at the first append and reused: an evaluation then
+	// builds no labels.
+	out  [len(seriesNames)]labels.Labels
+	refs [len(seriesNames)]storage.SeriesRef
 	// since is when the current incident's first anomalous point was;
 	// zero when the series is inside its band.
 	since, lastAnomaly time.Time
@@ -204,11 +212,27 @@ func (w *Watcher) Retain(groupKeys []string) {
 			names[r.Name] = true
 		}
 	}
-	for n := range w.rules {
+	var gone []*seriesState
+	for n, st := range w.rules {
 		if !names[n] {
 			delete(w.rules, n)
+			gone = append(gone, st.seriesList()...)
 		}
 	}
+	w.mu.Unlock()
+	w.markStale(gone)
+	w.mu.Lock()
+}
+
+// seriesList is the rule's series, under its lock.
+func (st *ruleState) seriesList() []*seriesState {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]*seriesState, 0, len(st.series))
+	for _, ss := range st.series {
+		out = append(out, ss)
+	}
+	return out
 }
 
 // Rules are the loaded anomaly rules, by group key then file order.
@@ -256,7 +280,13 @@ func (w *Watcher) stateFor(r *Rule, interval time.Duration) *ruleState {
 		st.rule = r
 		return st
 	}
-	st = &ruleState{rule: r, interval: interval, fp: fp, cfg: r.Config(interval), series: make(map[uint64]*seriesState)}
+	var prior []*seriesState
+	if st != nil {
+		// The rule changed: its detectors start afresh, and the old
+		// series its next evaluation does not write again end then.
+		prior = st.seriesList()
+	}
+	st = &ruleState{rule: r, interval: interval, fp: fp, cfg: r.Config(interval), series: make(map[uint64]*seriesState), prior: prior}
 	if s := w.saved[r.Name]; s != nil {
 		delete(w.saved, r.Name)
 		if s.fp == fp {
@@ -325,6 +355,12 @@ func (w *Watcher) evalRule(ctx context.Context, r *Rule, interval time.Duration,
 		ss.observe(r, ts, s.F)
 		w.appendSeries(app, ss, ts)
 	}
+	for _, ss := range st.prior {
+		if !seen[ss.labels.Hash()] && ss.written {
+			w.appendStale(app, ss, ts)
+		}
+	}
+	st.prior = nil
 	for h, ss := range st.series {
 		if seen[h] {
 			continue
@@ -365,28 +401,65 @@ func (ss *seriesState) observe(r *Rule, ts time.Time, v float64) {
 
 var seriesNames = [...]string{ObservedName, ExpectedName, LowerName, UpperName, ScoreName}
 
+func (ss *seriesState) outLabels() {
+	if !ss.out[0].IsEmpty() {
+		return
+	}
+	b := labels.NewBuilder(ss.labels)
+	for i, name := range seriesNames {
+		ss.out[i] = b.Set(labels.MetricName, name).Labels()
+	}
+}
+
 func (w *Watcher) appendSeries(app storage.Appender, ss *seriesState, ts time.Time) {
 	vals := [...]float64{ss.value, ss.res.Expected, ss.res.Lower, ss.res.Upper, ss.res.Score}
 	t := ts.UnixMilli()
-	b := labels.NewBuilder(ss.labels)
-	for i, name := range seriesNames {
+	ss.outLabels()
+	for i := range seriesNames {
 		v := vals[i]
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			continue
 		}
-		if _, err := app.Append(0, b.Set(labels.MetricName, name).Labels(), t, v); err != nil {
-			w.o.Logger.Debug("cannot append an anomaly series sample", "series", name, "err", err)
+		ref, err := app.Append(ss.refs[i], ss.out[i], t, v)
+		if err != nil {
+			w.o.Logger.Debug("cannot append an anomaly series sample", "series", ss.out[i].String(), "err", err)
 			continue
 		}
+		ss.refs[i] = ref
 		ss.written = true
 	}
 }
 
 func (w *Watcher) appendStale(app storage.Appender, ss *seriesState, ts time.Time) {
-	b := labels.NewBuilder(ss.labels)
-	for _, name := range seriesNames {
-		_, _ = app.Append(0, b.Set(labels.MetricName, name).Labels(), ts.UnixMilli(), math.Float64frombits(value.StaleNaN))
+	ss.outLabels()
+	for i := range seriesNames {
+		_, _ = app.Append(ss.refs[i], ss.out[i], ts.UnixMilli(), math.Float64frombits(value.StaleNaN))
 	}
+}
+
+// markStale ends the series of detectors that are dropped (their rule
+// removed or changed), so they do not linger for the lookback.
+func (w *Watcher) markStale(series []*seriesState) {
+	if len(series) == 0 || w.o.Appendable == nil {
+		return
+	}
+	app := w.o.Appendable.Appender(context.Background())
+	now := time.Now()
+	for _, ss := range series {
+		if ss.written {
+			w.appendStale(app, ss, maxTime(now, ss.last.Add(time.Millisecond)))
+		}
+	}
+	if err := app.Commit(); err != nil {
+		w.o.Logger.Warn("cannot mark dropped anomaly series stale", "err", err)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func seriesLabels(m labels.Labels, rule string) labels.Labels {

@@ -551,3 +551,46 @@ func TestColdSeriesNeverPages(t *testing.T) {
 		}
 	}
 }
+
+// A rule that is removed, or changed so that its detectors start afresh,
+// ends its old series with staleness markers at once instead of leaving
+// them for the lookback.
+func TestDroppedRulesMarkTheirSeriesStale(t *testing.T) {
+	stale := func(ss []sample) map[string]int {
+		n := make(map[string]int)
+		for _, s := range ss {
+			if value.IsStaleNaN(s.v) {
+				n[s.l.Get(labels.MetricName)]++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct {
+		name string
+		act  func(h *harness)
+	}{
+		{"changed", func(h *harness) {
+			// The changed rule no longer returns these series.
+			h.load(t, ruleFile("sensitivity: 0.9"))
+			h.q.set(vec(fsample(5, "__name__", "requests", "job", "c")))
+			h.eval(t0.Add(time.Minute))
+		}},
+		{"removed", func(h *harness) { h.w.Retain(nil) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, ruleFile(), Options{})
+			h.q.set(vec(fsample(5, "__name__", "requests", "job", "a"), fsample(7, "__name__", "requests", "job", "b")))
+			h.eval(t0)
+			if n := stale(h.app.take()); len(n) != 0 {
+				t.Fatalf("stale markers before anything changed: %v", n)
+			}
+			c.act(h)
+			n := stale(h.app.take())
+			for _, name := range seriesNames {
+				if n[name] != 2 {
+					t.Errorf("%s: %d stale markers, want one for each of the 2 old series", name, n[name])
+				}
+			}
+		})
+	}
+}
