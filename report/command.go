@@ -106,7 +106,7 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("--url: %q is not an http or https URL", *base)
 	}
-	token, err := readToken(*tokenFile, getenv)
+	token, err := ReadToken(*tokenFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -130,8 +130,10 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 	return err
 }
 
-// readToken prefers the file to the environment, as the server does.
-func readToken(file string, getenv func(string) string) (string, error) {
+// ReadToken reads the read token of a command-line client: from the
+// file when one is given, else from VIGIL_READ_TOKEN, as the server does.
+// A file that cannot be read or is empty is a *UsageError.
+func ReadToken(file string, getenv func(string) string) (string, error) {
 	if file == "" {
 		return strings.TrimSpace(getenv("VIGIL_READ_TOKEN")), nil
 	}

@@ -267,7 +267,7 @@ func backtestRule(ctx context.Context, a backtestRuleArgs, getenv func(string) s
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usageError{fmt.Sprintf("--url: %q is not an http or https URL", a.base)}
 	}
-	token, err := readTokenFile(a.tokenFile, getenv)
+	token, err := report.ReadToken(a.tokenFile, getenv)
 	if err != nil {
 		return err
 	}
@@ -360,17 +360,6 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set("Authorization", "Bearer "+b.token)
 	}
 	return b.next.RoundTrip(r)
-}
-
-func readTokenFile(file string, getenv func(string) string) (string, error) {
-	if file == "" {
-		return strings.TrimSpace(getenv("VIGIL_READ_TOKEN")), nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", usageError{fmt.Sprintf("--read-token-file: %v", err)}
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // output opens dst, or gives stdout when dst is empty; done closes it.
