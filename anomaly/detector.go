@@ -112,7 +112,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	if c.Season != season {
 		// z-scores under the new seasonal model are not comparable with
 		// the events remembered under the old one.
-		c.LikeRecur, c.SpikeRecur, c.ShapeRecur = recurGate{}, recurGate{}, recurGate{}
+		c.LikeRecur, c.SpikeRecur, c.ShapeRecur, c.StepRecur, c.ShiftRecur = recurGate{}, recurGate{}, recurGate{}, recurGate{}, recurGate{}
 	}
 	off := d.offset(p)
 	r := v - off
@@ -146,8 +146,14 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 
 	// A run of shiftRun points beyond the band on one side is a level
 	// shift (or a drift the band kept up with): news in itself.
+	// jump is the size of that shift in scales, as learn will re-baseline
+	// it (the shift member scores it directly, change.go).
+	jump := 0.0
 	if d.pendingShift(z) {
 		raw = 1
+		run := c.Shift
+		run[c.ShiftPos] = r
+		jump = d.directed((median8(run) - c.Level) / scale)
 	}
 	like, likeZ := c.Like.likelihoodZ(raw)
 	spike, spikeSeen := d.spike(dz)
@@ -163,6 +169,9 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	// band's signal on NAB (docs/anomaly.md).
 	score = max(score, c.NovLike.likelihood(d.novelty(z)))
 	score = max(score, d.shapeNovelty(z))
+	// A jump that is large for this series from one point to the next,
+	// and a confirmed level shift larger than the recent ones (change.go).
+	score = max(score, d.step(r), d.levelShift(jump))
 	ongoing = max(ongoing, score)
 	d.learn(r, z, scale)
 	d.learnSeason(p, v, scale)

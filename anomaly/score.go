@@ -31,11 +31,17 @@ func (l *likeState) likelihood(raw float64) float64 {
 // likelihoodZ is likelihood that also returns the standardised recent mean
 // (before it is learned), which does not saturate as the score does.
 func (l *likeState) likelihoodZ(raw float64) (float64, float64) {
+	return l.likelihoodFloor(raw, likeMinStd)
+}
+
+// likelihoodFloor is likelihoodZ with σ floored at minStd instead of
+// likeMinStd.
+func (l *likeState) likelihoodFloor(raw, minStd float64) (float64, float64) {
 	l.RecentSum += raw - float64(l.Recent[l.RecentPos])
 	l.Recent[l.RecentPos] = float32(raw)
 	l.RecentPos = (l.RecentPos + 1) % avgWin
 	avg := l.RecentSum / avgWin
-	std := max(math.Sqrt(l.LVar), likeMinStd)
+	std := max(math.Sqrt(l.LVar), minStd)
 	z := (avg - l.LMean) / std
 	tail := 0.5 * math.Erfc(z/math.Sqrt2)
 	l.LN++

@@ -45,9 +45,13 @@ type core struct {
 	LikeRecur        recurGate
 	SpikeRecur       recurGate
 	ShapeRecur       recurGate
+	Step             stepState
+	StepRecur        recurGate
+	ShiftMax         float64
+	ShiftRecur       recurGate
 }
 
-const stateMagic = "VGAD5"
+const stateMagic = "VGAD6"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
@@ -84,7 +88,8 @@ func (c *core) check() error {
 	switch {
 	case c.HourLen < 0 || c.HourLen > hourCap || c.HourPos < 0 || c.HourPos >= hourCap:
 		return errors.New("hour buffer index out of range")
-	case c.Like.RecentPos < 0 || c.Like.RecentPos >= avgWin || c.NovLike.RecentPos < 0 || c.NovLike.RecentPos >= avgWin:
+	case c.Like.RecentPos < 0 || c.Like.RecentPos >= avgWin || c.NovLike.RecentPos < 0 || c.NovLike.RecentPos >= avgWin ||
+		c.Step.Like.RecentPos < 0 || c.Step.Like.RecentPos >= avgWin:
 		return errors.New("recent score index out of range")
 	case c.WeekFilled < 0 || c.WeekFilled > weekBins || c.DayFilled < 0 || c.DayFilled > dayBins:
 		return errors.New("profile fill count out of range")
