@@ -167,8 +167,13 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	// Contextual novelty has its own likelihood: its raw scores run at a
 	// different base rate, and mixing them into one raw score drowned the
 	// band's signal on NAB (docs/anomaly.md).
-	score = max(score, c.NovLike.likelihood(d.novelty(z)))
-	score = max(score, d.shapeNovelty(z))
+	// The novelty counts as the mean of its last two likelihoods: one-point
+	// crossings were mostly false positives (seventh round).
+	nov := c.NovLike.likelihood(d.novelty(z))
+	score = max(score, (nov+c.NovPrev)/2)
+	c.NovPrev = nov
+	shape := d.shapeNovelty(z)
+	score = max(score, shape)
 	// A jump that is large for this series from one point to the next,
 	// and a confirmed level shift larger than the recent ones (change.go).
 	score = max(score, d.step(r), d.levelShift(jump))
@@ -180,6 +185,11 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	switch {
 	case !res.Warm:
 		res.Score = 0
+	case c.HoldLeft > 0 && c.HoldSince >= d.s.holdOff/2 && shape >= d.s.threshold && (!d.s.bandGate || d.outside(v, res)):
+		// A new shape, far from every remembered one, half a hold-off or
+		// more into an incident is a second incident: alert again.
+		res.Anomalous = true
+		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	case c.HoldLeft > 0:
 		c.HoldLeft--
 		c.HoldSince++

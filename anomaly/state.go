@@ -49,9 +49,10 @@ type core struct {
 	StepRecur        recurGate
 	ShiftMax         float64
 	ShiftRecur       recurGate
+	NovPrev          float64 // the last point's novelty likelihood (seventh round)
 }
 
-const stateMagic = "VGAD6"
+const stateMagic = "VGAD7"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).

