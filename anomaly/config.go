@@ -64,6 +64,16 @@ type settings struct {
 	bandGate  bool
 }
 
+// Threshold is the score at which a detector of this (valid)
+// configuration reports Anomalous; an invalid configuration gives 0.
+func (c Config) Threshold() float64 {
+	s, err := c.settings()
+	if err != nil {
+		return 0
+	}
+	return s.threshold
+}
+
 // Validate reports the first field that is not understood.
 func (c Config) Validate() error {
 	_, err := c.settings()

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -118,18 +117,14 @@ func (r *Ruler) Reload(patterns []string) error {
 	if err != nil {
 		return err
 	}
-	if errs := Check(files...); len(errs) > 0 {
+	anomalies, errs := checkFiles(files)
+	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
 	if r.o.Anomalies != nil && r.o.DefaultAnomalyRules {
 		// Anomaly rule names key the detectors and the anomaly_rule
 		// label: a user rule may not share one with a built-in rule.
-		all := r.o.Anomalies.Builtin()
-		for _, f := range files {
-			_, found, _ := watch.ParseFile(f)
-			all = append(all, found...)
-		}
-		if err := watch.CheckUnique(all); err != nil {
+		if err := watch.CheckUnique(append(r.o.Anomalies.Builtin(), anomalies...)); err != nil {
 			return err
 		}
 		files = append(files, watch.DefaultRulesFile)
@@ -193,10 +188,17 @@ func Expand(patterns []string) ([]string, error) {
 // with Vigil's anomaly rules beside recording and alerting rules,
 // returning every problem with its file and, where known, line.
 func Check(files ...string) []error {
+	_, errs := checkFiles(files)
+	return errs
+}
+
+// checkFiles is Check that also returns the files' anomaly rules.
+func checkFiles(files []string) ([]*watch.Rule, []error) {
 	var errs []error
 	seen := make(map[string]bool)
 	var anomalies []*watch.Rule
 	for _, f := range files {
+		// watch.ParseFile names the file in every error.
 		_, found, fileErrs := watch.ParseFile(f)
 		anomalies = append(anomalies, found...)
 		for _, e := range fileErrs {
@@ -205,15 +207,11 @@ func Check(files ...string) []error {
 				continue
 			}
 			seen[e.Error()] = true
-			// rulefmt names the file in some errors and not in others.
-			if !strings.HasPrefix(e.Error(), f) {
-				e = fmt.Errorf("%s: %w", f, e)
-			}
 			errs = append(errs, e)
 		}
 	}
 	if err := watch.CheckUnique(anomalies); err != nil {
 		errs = append(errs, err)
 	}
-	return errs
+	return anomalies, errs
 }

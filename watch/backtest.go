@@ -82,7 +82,7 @@ func RunBacktest(ctx context.Context, r *Rule, query RangeFunc, from, to time.Ti
 		return nil, fmt.Errorf("the backtest's end %s is not after its start %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
 	cfg := r.Config(step)
-	bt := &Backtest{Rule: r.Name, Expr: r.Expr, From: from, To: to, Step: step, StepSec: step.Seconds(), Threshold: anomaly.New(cfg).Threshold()}
+	bt := &Backtest{Rule: r.Name, Expr: r.Expr, From: from, To: to, Step: step, StepSec: step.Seconds(), Threshold: cfg.Threshold()}
 	type run struct {
 		s    *BacktestSeries
 		det  *anomaly.Detector
@@ -130,7 +130,7 @@ func RunBacktest(ctx context.Context, r *Rule, query RangeFunc, from, to time.Ti
 		bt.Series = append(bt.Series, *rn.s)
 	}
 	sort.Slice(bt.Series, func(i, j int) bool {
-		return labelString(bt.Series[i].Labels) < labelString(bt.Series[j].Labels)
+		return lessLabels(bt.Series[i].Labels, bt.Series[j].Labels)
 	})
 	if bt.Series == nil {
 		bt.Series = []BacktestSeries{}

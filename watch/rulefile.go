@@ -71,7 +71,7 @@ func (r *Rule) Config(interval time.Duration) anomaly.Config {
 
 // Threshold is the anomaly score at which the rule alerts.
 func (r *Rule) Threshold() float64 {
-	return anomaly.New(r.Config(time.Minute)).Threshold()
+	return r.Config(time.Minute).Threshold()
 }
 
 // fingerprint changes when anything that shapes the detector's state

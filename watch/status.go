@@ -1,8 +1,11 @@
 package watch
 
 import (
+	"math"
 	"sort"
 	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
 )
 
 // RuleStatus is what GET /api/v1/anomalies says of one rule.
@@ -94,29 +97,21 @@ func (w *Watcher) Status() []RuleStatus {
 				s.Series = append(s.Series, x)
 			}
 			st.mu.Unlock()
-			sort.Slice(s.Series, func(i, j int) bool { return labelString(s.Series[i].Labels) < labelString(s.Series[j].Labels) })
+			sort.Slice(s.Series, func(i, j int) bool { return lessLabels(s.Series[i].Labels, s.Series[j].Labels) })
 		}
 		out = append(out, s)
 	}
 	return out
 }
 
+// finite makes a value JSON can carry.
 func finite(v float64) float64 {
-	if v != v || v > 1e308 || v < -1e308 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0
 	}
 	return v
 }
 
-func labelString(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var s string
-	for _, k := range keys {
-		s += k + "=" + m[k] + ","
-	}
-	return s
+func lessLabels(a, b map[string]string) bool {
+	return labels.Compare(labels.FromMap(a), labels.FromMap(b)) < 0
 }

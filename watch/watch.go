@@ -196,6 +196,11 @@ func (w *Watcher) Parse(query string) (parser.Expr, error) { return parser.Parse
 // Retain forgets the groups and rules that are not among the loaded
 // groups' keys, after the rule manager applied an update.
 func (w *Watcher) Retain(groupKeys []string) {
+	w.markStale(w.retain(groupKeys))
+}
+
+// retain does Retain's bookkeeping and returns the dropped rules' series.
+func (w *Watcher) retain(groupKeys []string) []*seriesState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	keep := make(map[string]bool, len(groupKeys))
@@ -219,9 +224,7 @@ func (w *Watcher) Retain(groupKeys []string) {
 			gone = append(gone, st.seriesList()...)
 		}
 	}
-	w.mu.Unlock()
-	w.markStale(gone)
-	w.mu.Lock()
+	return gone
 }
 
 // seriesList is the rule's series, under its lock.
@@ -334,19 +337,13 @@ func (w *Watcher) evalRule(ctx context.Context, r *Rule, interval time.Duration,
 		if s.H != nil {
 			continue
 		}
-		ls := seriesLabels(s.Metric, r.Name)
-		h := ls.Hash()
+		ss, h := w.seriesFor(st, s.Metric)
 		if seen[h] {
 			continue // the same labels once __name__ is gone
 		}
-		ss := st.series[h]
 		if ss == nil {
-			if len(st.series) >= w.o.MaxSeriesPerRule {
-				over++
-				continue
-			}
-			ss = &seriesState{labels: ls, det: anomaly.New(st.cfg)}
-			st.series[h] = ss
+			over++
+			continue
 		}
 		seen[h] = true
 		if !ts.After(ss.last) {
@@ -462,6 +459,23 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// seriesFor finds or starts the detector of the expression's series m and
+// returns it with its hash; nil when the rule watches as many series as
+// it may.
+func (w *Watcher) seriesFor(st *ruleState, m labels.Labels) (*seriesState, uint64) {
+	ls := seriesLabels(m, st.rule.Name)
+	h := ls.Hash()
+	if ss := st.series[h]; ss != nil {
+		return ss, h
+	}
+	if len(st.series) >= w.o.MaxSeriesPerRule {
+		return nil, h
+	}
+	ss := &seriesState{labels: ls, det: anomaly.New(st.cfg)}
+	st.series[h] = ss
+	return ss, h
+}
+
 func seriesLabels(m labels.Labels, rule string) labels.Labels {
 	b := labels.NewBuilder(m)
 	b.Del(labels.MetricName)
@@ -493,15 +507,9 @@ func (w *Watcher) backfill(ctx context.Context, st *ruleState, ts time.Time) err
 			if len(s.Histograms) > 0 && len(s.Floats) == 0 {
 				continue
 			}
-			ls := seriesLabels(s.Metric, st.rule.Name)
-			h := ls.Hash()
-			ss := st.series[h]
+			ss, _ := w.seriesFor(st, s.Metric)
 			if ss == nil {
-				if len(st.series) >= w.o.MaxSeriesPerRule {
-					continue
-				}
-				ss = &seriesState{labels: ls, det: anomaly.New(st.cfg)}
-				st.series[h] = ss
+				continue
 			}
 			for _, p := range s.Floats {
 				pt := time.UnixMilli(p.T)
@@ -570,5 +578,3 @@ func (w *Watcher) Run(ctx context.Context, every time.Duration) error {
 		}
 	}
 }
-
-func (r *Rule) String() string { return fmt.Sprintf("anomaly rule %q", r.Name) }

@@ -171,7 +171,7 @@ func backtestCSV(src, dst string, cfg anomaly.Config, nab bool, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "%s: %d points, %d anomalous (threshold %.3f)\n", src, n, alerts, anomaly.New(cfg).Threshold())
+	fmt.Fprintf(stderr, "%s: %d points, %d anomalous (threshold %.3f)\n", src, n, alerts, cfg.Threshold())
 	return nil
 }
 
