@@ -61,6 +61,7 @@ func (d *Detector) step(r float64) float64 {
 	st.Scale += a * (min(math.Abs(dr), huberK*scale)/0.8 - st.Scale)
 	raw := min(max((zd-stepBar)/stepDiv, 0), 1)
 	s, lz := st.Like.likelihoodFloor(raw, stepMinStd)
+	s = recurGrade(s, lz, c.StepRecur.Second)
 	if !c.StepRecur.pass(lz, likeRecurBar, recurForget, c.N > familiarAfter) {
 		s = 0
 	}

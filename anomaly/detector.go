@@ -67,7 +67,13 @@ const (
 	driftAlpha  = 0.1
 	driftFreeze = 1.0
 	spikeZ      = 10.0
-	scaleFloor  = 1e-3
+	// spikeBreak is how many times the largest recent spike (and the
+	// second-largest remembered one, and spikeZ) a spike must be to alert
+	// through the second half of a hold-off (eighth round): a spike that
+	// dwarfs the burst that alerted is a new incident, where the spike
+	// score alone, saturated at 1 inside bursts, cannot tell.
+	spikeBreak = 2.0
+	scaleFloor = 1e-3
 	// familiarForget is the per-point decay of the largest recent spike
 	// and shape distance (a memory of about 2,000 points); familiarAfter
 	// is the number of points before they are learned, because the robust
@@ -156,10 +162,11 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		jump = d.directed((median8(run) - c.Level) / scale)
 	}
 	like, likeZ := c.Like.likelihoodZ(raw)
-	spike, spikeSeen := d.spike(dz)
+	spike, spikeSeen, bigSpike := d.spike(dz)
 	// What the hold-off sees is the score before the recurrence gates: an
 	// incident whose bursts have all been seen before is still going on.
 	ongoing := max(like, spikeSeen)
+	like = recurGrade(like, likeZ, c.LikeRecur.Second)
 	if !c.LikeRecur.pass(likeZ, likeRecurBar, recurForget, c.N > familiarAfter) {
 		like = 0
 	}
@@ -185,9 +192,11 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	switch {
 	case !res.Warm:
 		res.Score = 0
-	case c.HoldLeft > 0 && c.HoldSince >= d.s.holdOff/2 && shape >= d.s.threshold && (!d.s.bandGate || d.outside(v, res)):
-		// A new shape, far from every remembered one, half a hold-off or
-		// more into an incident is a second incident: alert again.
+	case c.HoldLeft > 0 && c.HoldSince >= d.s.holdOff/2 && (shape >= d.s.threshold || (bigSpike && spike >= d.s.threshold)) &&
+		(!d.s.bandGate || d.outside(v, res)):
+		// A new shape, far from every remembered one, or a spike at least
+		// spikeBreak times the largest of the recent past, half a hold-off
+		// or more into an incident is a second incident: alert again.
 		res.Anomalous = true
 		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	case c.HoldLeft > 0:
@@ -215,10 +224,12 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 // size as the last one still scores once the memory has decayed below it;
 // the hold-off covers only those closer than HoldOffPoints, and the
 // recurrence memory (recur.go) silences it when two spikes at least as
-// large were seen in the last ~50,000 points. It returns the score and the
-// score before that recurrence gate (for the hold-off).
-func (d *Detector) spike(dz float64) (float64, float64) {
+// large were seen in the last ~50,000 points. It returns the score, the
+// score before that recurrence gate (for the hold-off), and whether dz is
+// at least spikeBreak times the largest recent and remembered spikes.
+func (d *Detector) spike(dz float64) (float64, float64, bool) {
 	c := &d.c
+	big := dz >= spikeBreak*max(c.SpikeMax, c.SpikeRecur.Second, spikeZ)
 	s := min(max((dz-spikeZ)/4, 0), 1)
 	if dz < c.SpikeMax {
 		s = 0
@@ -231,7 +242,7 @@ func (d *Detector) spike(dz float64) (float64, float64) {
 	if c.N > familiarAfter {
 		c.SpikeMax = max(c.SpikeMax, dz)
 	}
-	return s, seen
+	return s, seen, big
 }
 
 // outside reports whether v is beyond the band on the configured side.

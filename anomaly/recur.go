@@ -1,5 +1,7 @@
 package anomaly
 
+import "math"
+
 // Recurrence memory: a member's event is news only if it is at least as
 // large as the second-largest event of the recent past. One big incident
 // sets the largest and does not silence the next one of its size; an event
@@ -11,6 +13,33 @@ package anomaly
 // model (a weekday step before the weekly profile exists) are not
 // comparable with the new ones.
 const recurForget = 1.0 / 50000
+
+// Graded recurrence (eighth round): a likelihood member (the band's and
+// the step member's, whose statistic is the likelihood's z) scores in
+// proportion to how far its z exceeds the second-largest remembered event
+// peak (or the event bar, likeRecurBar, while none is remembered), on a
+// log scale: at most recurGradeFloor when it only matches that peak,
+// rising to full strength at recurGradeFull times the peak. The pass gate
+// alone was all or nothing: a burst that only just out-did the second
+// largest recent one scored like a new kind of incident. With the default
+// threshold (0.48) a likelihood alerts from about 1.1 times the peak. The
+// floor equals the hold-off's renewal bar (holdRenew × threshold): a step
+// burst as large as the routine ones keeps a running hold-off going, as
+// the band likelihood does (it renews on its score before the gates).
+const (
+	recurGradeFloor = 0.3
+	recurGradeFull  = 1.5
+)
+
+// recurGrade caps a likelihood member's score s by how far its z exceeds
+// the remembered peak (see recurGradeFloor).
+func recurGrade(s, z, peak float64) float64 {
+	if s <= recurGradeFloor {
+		return s
+	}
+	h := math.Log(z/max(peak, likeRecurBar)) / math.Log(recurGradeFull)
+	return min(s, recurGradeFloor+(1-recurGradeFloor)*min(max(h, 0), 1))
+}
 
 // recurGate remembers the peaks of the two largest recent events of one
 // statistic; an event is a run of points with the statistic above a bar.

@@ -1,6 +1,9 @@
 package anomaly
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestRecurGate(t *testing.T) {
 	var g recurGate
@@ -41,7 +44,7 @@ func TestRecurringSpikesAreRoutine(t *testing.T) {
 	d := New(Config{Seasonality: "none"})
 	d.c.N = familiarAfter + 1
 	feed := func(dz float64) (float64, float64) {
-		s, seen := d.spike(dz)
+		s, seen, _ := d.spike(dz)
 		for range 3000 {
 			d.spike(0)
 		}
@@ -57,5 +60,48 @@ func TestRecurringSpikesAreRoutine(t *testing.T) {
 	}
 	if s, _ := feed(32); s != 1 {
 		t.Errorf("a spike larger than the recurring ones scored %v, want 1", s)
+	}
+}
+
+// A likelihood member's score grows with how far its z exceeds the
+// second-largest remembered event peak (eighth round).
+func TestRecurGrade(t *testing.T) {
+	for _, c := range []struct{ s, z, peak, want float64 }{
+		{0.2, 10, 0, 0.2},                 // below the floor: unchanged
+		{1, 6, 6, recurGradeFloor},        // only matches the peak
+		{1, 2, 0, recurGradeFloor},        // under the event bar
+		{1, 6 * recurGradeFull, 6, 1},     // full strength
+		{0.6, 6 * recurGradeFull, 6, 0.6}, // never raised
+		{1, 3 * recurGradeFull * 2, 0, 1}, // clamped
+	} {
+		if got := recurGrade(c.s, c.z, c.peak); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("recurGrade(%v, %v, %v) = %v, want %v", c.s, c.z, c.peak, got, c.want)
+		}
+	}
+	// At the default threshold, a likelihood alerts from about 1.1 × the peak.
+	thr := Config{}.Threshold()
+	if recurGrade(1, 6*1.05, 6) >= thr || recurGrade(1, 6*1.15, 6) < thr {
+		t.Errorf("graded likelihood crosses the default threshold outside 1.05–1.15 × the peak")
+	}
+}
+
+// Inside the hold-off of a long burst, a spike far larger than the burst's
+// is a second incident and alerts again (eighth round); the burst itself
+// alerts once (TestLongBurstAlertsOnce).
+func TestBigSpikeBreaksThroughHoldOff(t *testing.T) {
+	const at, big = 4 * 288, 4*288 + 300
+	pts := series{days: 6, season: "none", seed: 15}.points()
+	for i := at; i < at+600; i += 25 {
+		pts[i].V += 20
+	}
+	pts[big].V += 60
+	var alerts []int
+	for i, r := range run(New(Config{}), pts) {
+		if r.Anomalous && i >= at {
+			alerts = append(alerts, i)
+		}
+	}
+	if len(alerts) != 2 || alerts[1] != big {
+		t.Errorf("a burst with a 3× spike at %d alerted at %v, want its start and the spike", big, alerts)
 	}
 }
