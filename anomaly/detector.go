@@ -170,20 +170,19 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	if !c.LikeRecur.pass(likeZ, likeRecurBar, recurForget, c.N > familiarAfter) {
 		like = 0
 	}
-	score := max(like, spike)
 	// Contextual novelty has its own likelihood: its raw scores run at a
 	// different base rate, and mixing them into one raw score drowned the
 	// band's signal on NAB (docs/anomaly.md).
 	// The novelty counts as the mean of its last two likelihoods: one-point
 	// crossings were mostly false positives (seventh round).
 	nov := c.NovLike.likelihood(d.novelty(z))
-	score = max(score, (nov+c.NovPrev)/2)
+	novm := (nov + c.NovPrev) / 2
 	c.NovPrev = nov
 	shape := d.shapeNovelty(z)
-	score = max(score, shape)
 	// A jump that is large for this series from one point to the next,
 	// and a confirmed level shift larger than the recent ones (change.go).
-	score = max(score, d.step(r), d.levelShift(jump))
+	stp, shf := d.step(r), d.levelShift(jump)
+	score := fuse(like, spike, novm, shape, stp, shf)
 	ongoing = max(ongoing, score)
 	d.learn(r, z, scale)
 	d.learnSeason(p, v, scale)

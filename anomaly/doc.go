@@ -10,7 +10,9 @@
 // recent mean raw score under a slowly updated Gaussian of past raw
 // scores. Two members score directly, each only when it beats its own
 // recent maximum: a single huge departure, and a window of the recent
-// series far from every remembered prototype window (shape memory). See
+// series far from every remembered prototype window (shape memory). The
+// point's score is the largest member's, except that a likelihood member
+// no other member corroborates pays a Bonferroni correction (fuse.go). See
 // docs/anomaly.md for why each part exists and how it scores on the
 // Numenta Anomaly Benchmark.
 package anomaly
