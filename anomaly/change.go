@@ -36,6 +36,14 @@ const (
 	stepMinStd = 0.05
 
 	shiftMargin = 1.6
+
+	// stepBudget is how long, in points, the step member needs a record
+	// after an alert it raised alone: its likelihood's z must then reach
+	// the largest remembered event, not the second. On bursty series
+	// (NAB's tweet volumes) a burst that the spike memory calls routine
+	// still makes two or three large differences in and out, and the step
+	// member kept alerting on every few of them.
+	stepBudget = 4000
 )
 
 // stepState is the step member's memory.
@@ -62,10 +70,20 @@ func (d *Detector) step(r float64) float64 {
 	raw := min(max((zd-stepBar)/stepDiv, 0), 1)
 	s, lz := st.Like.likelihoodFloor(raw, stepMinStd)
 	s = recurGrade(s, lz, c.StepRecur.Second)
-	if !c.StepRecur.pass(lz, likeRecurBar, recurForget, c.N > familiarAfter) {
+	if !c.StepRecur.passOver(c.stepRef(), lz, likeRecurBar, recurForget, c.N > familiarAfter) {
 		s = 0
 	}
 	return s
+}
+
+// stepRef is the remembered event peak the step member's likelihood must
+// reach: the largest for stepBudget points after an alert it raised
+// alone, else the second largest.
+func (c *core) stepRef() float64 {
+	if c.StepAlertN > 0 && c.N-c.StepAlertN < stepBudget {
+		return c.StepRecur.First
+	}
+	return c.StepRecur.Second
 }
 
 // levelShift scores a level shift of jump scales that learn is about to

@@ -211,6 +211,11 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		res.Anomalous = true
 		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	}
+	if res.Anomalous && stp >= d.s.threshold && max(like, spike, novm, shape, shf) < d.s.threshold {
+		// The step member raised this alert alone: it now has to beat
+		// every remembered event for a while (change.go, stepBudget).
+		c.StepAlertN = c.N
+	}
 	return res
 }
 

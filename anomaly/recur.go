@@ -51,7 +51,13 @@ type recurGate struct {
 // then decays the memory by forget and learns x (when learn is set: not
 // while the scale is still settling).
 func (g *recurGate) pass(x, bar, forget float64, learn bool) bool {
-	ok := x >= g.Second
+	return g.passOver(g.Second, x, bar, forget, learn)
+}
+
+// passOver is pass with x compared against ref instead of the
+// second-largest peak (the largest one, for the step budget).
+func (g *recurGate) passOver(ref, x, bar, forget float64, learn bool) bool {
+	ok := x >= ref
 	g.First *= 1 - forget
 	g.Second *= 1 - forget
 	switch {
