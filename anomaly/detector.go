@@ -119,6 +119,9 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		// z-scores under the new seasonal model are not comparable with
 		// the events remembered under the old one.
 		c.LikeRecur, c.SpikeRecur, c.ShapeRecur, c.StepRecur, c.ShiftRecur = recurGate{}, recurGate{}, recurGate{}, recurGate{}, recurGate{}
+		for j := range c.Blk.S {
+			c.Blk.S[j].Recur = recurGate{}
+		}
 	}
 	off := d.offset(p)
 	r := v - off
@@ -180,9 +183,13 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	c.NovPrev = nov
 	shape := d.shapeNovelty(z)
 	// A jump that is large for this series from one point to the next,
-	// and a confirmed level shift larger than the recent ones (change.go).
+	// and a confirmed level shift larger than the recent ones (change.go);
+	// a sustained change of the median of the last 24 or 48 points that
+	// stays inside the band (block.go), which scores 0 or 1 like the
+	// shapes and shifts.
 	stp, shf := d.step(r), d.levelShift(jump)
-	score := fuse(like, spike, novm, shape, stp, shf)
+	blk := d.blockShift(r)
+	score := max(fuse(like, spike, novm, shape, stp, shf), blk)
 	ongoing = max(ongoing, score)
 	d.learn(r, z, scale)
 	d.learnSeason(p, v, scale)
@@ -211,7 +218,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 		res.Anomalous = true
 		c.HoldLeft, c.HoldSince = d.s.holdOff, 0
 	}
-	if res.Anomalous && stp >= d.s.threshold && max(like, spike, novm, shape, shf) < d.s.threshold {
+	if res.Anomalous && stp >= d.s.threshold && max(like, spike, novm, shape, shf, blk) < d.s.threshold {
 		// The step member raised this alert alone: it now has to beat
 		// every remembered event for a while (change.go, stepBudget).
 		c.StepAlertN = c.N

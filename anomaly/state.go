@@ -49,11 +49,12 @@ type core struct {
 	StepRecur        recurGate
 	ShiftMax         float64
 	ShiftRecur       recurGate
-	NovPrev          float64 // the last point's novelty likelihood (seventh round)
-	StepAlertN       int64   // N at the step member's last alert of its own (step budget)
+	NovPrev          float64    // the last point's novelty likelihood (seventh round)
+	StepAlertN       int64      // N at the step member's last alert of its own (step budget)
+	Blk              blockState // the block-median member (eleventh round)
 }
 
-const stateMagic = "VGAD8"
+const stateMagic = "VGAD9"
 
 // MarshalBinary encodes the learned state (not the Config: restore with
 // New(sameConfig) then UnmarshalBinary).
@@ -102,6 +103,8 @@ func (c *core) check() error {
 	case c.Proto.AccN < 0 || c.Proto.AccN >= protoStep || c.Proto.WinPos < 0 || c.Proto.WinPos >= protoLen ||
 		c.Proto.WinLen < 0 || c.Proto.WinLen > protoLen || c.Proto.Count < 0 || c.Proto.Count > protoSlots:
 		return errors.New("shape memory index out of range")
+	case c.Blk.Pos < 0 || c.Blk.Pos >= blockMax || c.Blk.Len < 0 || c.Blk.Len > blockMax:
+		return errors.New("block ring index out of range")
 	case c.N < 0 || c.HourCnt < 0 || c.HoldLeft < 0 || c.HoldSince < 0 || c.StepAlertN < 0:
 		return errors.New("negative counter")
 	}

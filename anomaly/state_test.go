@@ -64,6 +64,8 @@ func TestUnmarshalRejectsGarbage(t *testing.T) {
 		"shape ring index":   func(c *core) { c.Proto.WinPos = protoLen },
 		"shape window fill":  func(c *core) { c.Proto.WinLen = -1 },
 		"prototype count":    func(c *core) { c.Proto.Count = protoSlots + 1 },
+		"block ring index":   func(c *core) { c.Blk.Pos = blockMax },
+		"block ring fill":    func(c *core) { c.Blk.Len = -1 },
 	} {
 		d := New(Config{})
 		mutate(&d.c)
