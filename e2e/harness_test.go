@@ -133,12 +133,25 @@ func startVigil(t *testing.T, opts ...vigilOpt) *vigil {
 	if v.DataDir == "" {
 		v.DataDir = t.TempDir()
 	}
-	if v.GRPC == "" {
-		v.GRPC, v.OTLPHTTP = freePort(t), freePort(t)
+	ownOTLP := v.GRPC == ""
+	// A port freePort found free can be taken by another test's process
+	// before vigil binds it; with ports of its own choosing the start is
+	// tried again on fresh ones.
+	for attempt := 1; ; attempt++ {
+		if ownOTLP {
+			v.GRPC, v.OTLPHTTP = freePort(t), freePort(t)
+		}
+		addr := freePort(t)
+		v.URL = v.scheme + "://" + addr
+		if v.tryStart(addr) || attempt == 3 || !ownOTLP || !strings.Contains(v.log.String(), "address already in use") {
+			break
+		}
 	}
-	addr := freePort(t)
-	v.URL = v.scheme + "://" + addr
-	v.start(addr)
+	select {
+	case <-v.done:
+		t.Fatalf("vigil exited during start:\n%s", v.log.String())
+	default:
+	}
 	t.Cleanup(func() {
 		v.stop(syscall.SIGTERM)
 		if t.Failed() {
@@ -149,6 +162,15 @@ func startVigil(t *testing.T, opts ...vigilOpt) *vigil {
 }
 
 func (v *vigil) start(addr string) {
+	v.t.Helper()
+	if !v.tryStart(addr) {
+		v.t.Fatalf("vigil exited during start:\n%s", v.log.String())
+	}
+}
+
+// tryStart runs the binary and waits until it is ready; it reports false
+// if the process exited first.
+func (v *vigil) tryStart(addr string) bool {
 	t := v.t
 	t.Helper()
 	args := append([]string{"serve", "--data-dir", v.DataDir, "--http-addr", addr,
@@ -167,12 +189,12 @@ func (v *vigil) start(addr string) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				return true
 			}
 		}
 		select {
 		case <-v.done:
-			t.Fatalf("vigil exited during start:\n%s", v.log.String())
+			return false
 		default:
 		}
 		if time.Now().After(deadline) {
