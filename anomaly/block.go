@@ -68,9 +68,11 @@ func (d *Detector) blockShift(r float64) float64 {
 	fl := 1e-9 + scaleFloor*math.Abs(c.Level)
 	for j, k := range blockLens {
 		s := &b.S[j]
-		// Slide the sorted window: the value that leaves it (the one k
-		// points back) is found by bisection and its slot moves to where
-		// r belongs.
+		// Slide the sorted window: r takes a free slot at the end while
+		// the window fills, then the slot of the value that leaves it (the
+		// one k points back, found by bisection); from there it moves to
+		// where it belongs.
+		i, last := n, n
 		if n >= k {
 			out := b.Ring[(int(b.Pos)-k+blockMax)%blockMax]
 			lo, hi := 0, k
@@ -81,26 +83,19 @@ func (d *Detector) blockShift(r float64) float64 {
 					hi = mid
 				}
 			}
-			i := min(lo, k-1) // not found only in a corrupted state
-			for i > 0 && s.Sorted[i-1] > r {
-				s.Sorted[i] = s.Sorted[i-1]
-				i--
-			}
-			for i < k-1 && s.Sorted[i+1] < r {
-				s.Sorted[i] = s.Sorted[i+1]
-				i++
-			}
-			s.Sorted[i] = r
-		} else {
-			i := n
-			for i > 0 && s.Sorted[i-1] > r {
-				s.Sorted[i] = s.Sorted[i-1]
-				i--
-			}
-			s.Sorted[i] = r
-			if n+1 < k {
-				continue
-			}
+			i, last = min(lo, k-1), k-1 // not found only in a corrupted state
+		}
+		for i > 0 && s.Sorted[i-1] > r {
+			s.Sorted[i] = s.Sorted[i-1]
+			i--
+		}
+		for i < last && s.Sorted[i+1] < r {
+			s.Sorted[i] = s.Sorted[i+1]
+			i++
+		}
+		s.Sorted[i] = r
+		if n+1 < k {
+			continue
 		}
 		med := (s.Sorted[(k-1)/2] + s.Sorted[k/2]) / 2
 		s.N++
