@@ -69,11 +69,7 @@ func (d *Detector) step(r float64) float64 {
 	st.Scale += a * (min(math.Abs(dr), huberK*scale)/0.8 - st.Scale)
 	raw := min(max((zd-stepBar)/stepDiv, 0), 1)
 	s, lz := st.Like.likelihoodFloor(raw, stepMinStd)
-	s = recurGrade(s, lz, c.StepRecur.Second)
-	if !c.StepRecur.passOver(c.stepRef(), lz, likeRecurBar, recurForget, c.N > familiarAfter) {
-		s = 0
-	}
-	return s
+	return c.StepRecur.gateLikelihood(s, lz, c.stepRef(), c.N > familiarAfter)
 }
 
 // stepRef is the remembered event peak the step member's likelihood must

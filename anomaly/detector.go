@@ -169,10 +169,7 @@ func (d *Detector) Observe(t time.Time, v float64) Result {
 	// What the hold-off sees is the score before the recurrence gates: an
 	// incident whose bursts have all been seen before is still going on.
 	ongoing := max(like, spikeSeen)
-	like = recurGrade(like, likeZ, c.LikeRecur.Second)
-	if !c.LikeRecur.pass(likeZ, likeRecurBar, recurForget, c.N > familiarAfter) {
-		like = 0
-	}
+	like = c.LikeRecur.gateLikelihood(like, likeZ, c.LikeRecur.Second, c.N > familiarAfter)
 	// Contextual novelty has its own likelihood: its raw scores run at a
 	// different base rate, and mixing them into one raw score drowned the
 	// band's signal on NAB (docs/anomaly.md).

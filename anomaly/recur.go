@@ -41,6 +41,18 @@ func recurGrade(s, z, peak float64) float64 {
 	return min(s, recurGradeFloor+(1-recurGradeFloor)*min(max(h, 0), 1))
 }
 
+// gateLikelihood is the recurrence gate of a likelihood member (the band's,
+// the step member's) whose statistic is its likelihood's z: the score s
+// graded against the second-largest remembered peak, and 0 unless z
+// reaches ref (that peak, or the largest one during the step budget).
+func (g *recurGate) gateLikelihood(s, z, ref float64, learn bool) float64 {
+	s = recurGrade(s, z, g.Second)
+	if !g.passOver(ref, z, likeRecurBar, recurForget, learn) {
+		return 0
+	}
+	return s
+}
+
 // recurGate remembers the peaks of the two largest recent events of one
 // statistic; an event is a run of points with the statistic above a bar.
 type recurGate struct {
